@@ -1,0 +1,14 @@
+# The two commands of the README. Both install whatever is missing first.
+.PHONY: run test setup bench
+
+setup:
+	./scripts/setup.sh
+
+run: setup
+	.venv/bin/gui-recorder dev
+
+test: setup
+	.venv/bin/python -m pytest -q
+
+bench: setup
+	.venv/bin/python bench/codec.py

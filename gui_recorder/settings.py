@@ -1,0 +1,60 @@
+"""The one typed settings object, built at start-up and passed in.
+
+Values come from the environment (prefix ``GUI_RECORDER_``) or a ``.env`` file.
+Secrets have no default: ``gui-recorder dev`` generates them for the local stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GUI_RECORDER_", env_file=".env", extra="ignore")
+
+    # Where local state lives: database, spool, dev stack data.
+    var_dir: Path = Path("var")
+
+    # Gateway (HTTP and WebSocket).
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite under var_dir when unset")
+    secret_key: SecretStr = Field(description="Encrypts target credentials at rest and signs tokens")
+    admin_username: str = "admin"
+    admin_password: SecretStr | None = Field(None, description="Seeds the first admin on first run")
+    token_ttl_seconds: int = 8 * 3600
+    tunnel_token_ttl_seconds: int = 60
+
+    # guacd.
+    guacd_host: str = "127.0.0.1"
+    guacd_port: int = 4822
+    guacd_timeout_seconds: float = 15.0
+
+    # Object storage: a hot and a cold bucket, each on its own endpoint if need be.
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "gui-recorder"
+    s3_secret_key: SecretStr = Field(description="Secret key of the hot-tier object store")
+    s3_secure: bool = False
+    hot_bucket: str = "recordings-hot"
+    cold_endpoint: str | None = None
+    cold_access_key: str | None = None
+    cold_secret_key: SecretStr | None = None
+    cold_bucket: str = "recordings-cold"
+    hot_days: int = 30
+    retention_days: int = 365
+
+    # Recording: segments are fsync'd to the spool, then uploaded.
+    segment_max_bytes: int = 1 << 20
+    segment_max_seconds: float = 10.0
+    spool_dir: Path | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.var_dir / 'gui-recorder.db').resolve()}"
+
+    @property
+    def resolved_spool_dir(self) -> Path:
+        return self.spool_dir or self.var_dir / "spool"
