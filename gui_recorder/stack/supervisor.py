@@ -46,6 +46,13 @@ class TargetInfo:
     username: str | None
     password: str
 
+    def guacd_parameters(self) -> dict[str, str]:
+        """guacd's parameters for this target (what a stored connection holds)."""
+        params = {"hostname": self.host, "port": str(self.port), "password": self.password}
+        if self.protocol == "rdp":
+            params.update(username=self.username or "", security="nla", **{"ignore-cert": "true"})
+        return params
+
 
 @dataclass
 class StackInfo:
