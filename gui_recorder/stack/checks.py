@@ -44,6 +44,15 @@ def x_display_up(display: str) -> bool:
     )
 
 
+def x_display_owned(display: str, pid: int) -> bool:
+    """The X server on ``display`` answers and is ours (its lock file holds our PID)."""
+    try:
+        owner = int(open(f"/tmp/.X{display.lstrip(':')}-lock").read().strip())
+    except (OSError, ValueError):
+        return False
+    return owner == pid and x_display_up(display)
+
+
 def minio_live(endpoint: str) -> bool:
     try:
         with urllib.request.urlopen(f"http://{endpoint}/minio/health/ready", timeout=2) as r:

@@ -138,9 +138,18 @@ class Stack:
         self.info.guacd = Endpoint("127.0.0.1", port)
 
     def _start_display(self, name: str) -> str:
-        display = f":{_free_display()}"
-        proc = self._spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"])
-        proc.wait_ready(lambda: checks.x_display_up(display))
+        # Another stack (a parallel test run) may claim the same free number first: retry.
+        for attempt in range(5):
+            display = f":{_free_display() + attempt * 7}"
+            proc = self._spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"])
+            try:
+                proc.wait_ready(lambda: checks.x_display_owned(display, proc.pid))
+                break
+            except ComponentError:
+                self._procs.remove(proc)
+                proc.stop()
+                if attempt == 4:
+                    raise
         self._spawn(
             f"{name}-xterm",
             ["xterm", "-fa", "Monospace", "-fs", "14", "-geometry", "80x24+0+0", "-title", f"demo {name}"],
