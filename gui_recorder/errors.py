@@ -15,6 +15,8 @@ them into a status code, a close code or an exit code::
     ├── AuthError              bad credentials or token               (HTTP 401)
     ├── ForbiddenError         authenticated, not allowed             (HTTP 403)
     ├── NotFoundError          no such object                         (HTTP 404)
+    ├── ConflictError          the object already exists              (HTTP 409)
+    ├── DatabaseError          the database is unreachable or locked  (HTTP 503)
     └── RenderError            a recording cannot be rendered
 """
 
@@ -87,6 +89,16 @@ class ForbiddenError(GuiRecorderError):
 
 class NotFoundError(GuiRecorderError):
     http_status = 404
+
+
+class ConflictError(GuiRecorderError):
+    http_status = 409
+
+
+class DatabaseError(GuiRecorderError):
+    """The database refused or could not be reached (translated from SQLAlchemy)."""
+
+    http_status = 503
 
 
 class RenderError(GuiRecorderError):

@@ -64,7 +64,9 @@ if [ ! -s "$GJS" ]; then
   tmp=$(mktemp -d)
   (cd "$tmp" && npm pack -q @glokon/guacamole-common-js@1.6.0 >/dev/null && tar xzf ./*.tgz)
   mkdir -p web/vendor
-  cp "$tmp/package/lib/cjs/guacamole.js" "$GJS.tmp" && mv "$GJS.tmp" "$GJS"
+  # The CommonJS build ends with `module.exports = Guacamole;`: give browsers a `module`.
+  { echo 'var module = {exports: {}};'; cat "$tmp/package/lib/cjs/guacamole.js"; } > "$GJS.tmp"
+  mv "$GJS.tmp" "$GJS"
   rm -rf "$tmp"
 fi
 log "ready"

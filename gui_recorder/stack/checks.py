@@ -47,7 +47,8 @@ def x_display_up(display: str) -> bool:
 def x_display_owned(display: str, pid: int) -> bool:
     """The X server on ``display`` answers and is ours (its lock file holds our PID)."""
     try:
-        owner = int(open(f"/tmp/.X{display.lstrip(':')}-lock").read().strip())
+        with open(f"/tmp/.X{display.lstrip(':')}-lock") as lock:
+            owner = int(lock.read().strip())
     except (OSError, ValueError):
         return False
     return owner == pid and x_display_up(display)
@@ -67,3 +68,13 @@ def http_ok(url: str) -> bool:
             return r.status == 200
     except OSError:
         return False
+
+
+def port_free(host: str, port: int) -> bool:
+    """Nothing listens on ``host:port`` and we may bind it."""
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True

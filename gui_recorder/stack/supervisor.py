@@ -81,8 +81,12 @@ class Stack:
     every process this object started, newest first, and is safe to repeat.
     """
 
-    def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True):
+    def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True,
+                 minio_secret_key: str | None = None):
         self.var_dir = var_dir.resolve()
+        # MinIO ties its data directory to the root credentials: a stack that
+        # keeps its data across restarts (the dev stack) must keep its key too.
+        self._minio_secret_key = minio_secret_key
         self.wanted = {"guacd": guacd, "minio": minio, "vnc": vnc, "rdp": rdp}
         self.info = StackInfo(var_dir=str(self.var_dir))
         self._procs: list[Managed] = []
@@ -120,7 +124,8 @@ class Stack:
         port, console = free_port(), free_port()
         data = self.var_dir / "minio-data"
         data.mkdir(parents=True, exist_ok=True)
-        info = MinioInfo(f"127.0.0.1:{port}", "gui-recorder", secrets.token_urlsafe(18), console)
+        secret = self._minio_secret_key or secrets.token_urlsafe(18)
+        info = MinioInfo(f"127.0.0.1:{port}", "gui-recorder", secret, console)
         proc = self._spawn(
             "minio",
             [minio_binary(), "server", str(data), "--address", info.endpoint,

@@ -1,0 +1,150 @@
+"""The `gui-recorder` command: one subcommand per job, errors as exit codes.
+
+Every subcommand builds the one ``Settings`` object and hands it on; a
+``GuiRecorderError`` ends the command with its message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from gui_recorder.errors import GuiRecorderError
+from gui_recorder.settings import Settings
+
+log = logging.getLogger("gui_recorder")
+
+DEMO_ROLES = ("admin", "operator", "vendor", "auditor")
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from gui_recorder.gateway.app import create_app
+
+    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
+                            log_level="info", ws_max_size=1 << 22, proxy_headers=False)
+    uvicorn.Server(config).run()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if args.port:
+        settings.port = args.port
+    _serve(settings)
+    return 0
+
+
+def _dev_secrets(path: Path) -> dict:
+    """Secrets of the dev stack, generated once and kept, so its data stays readable."""
+    if path.exists():
+        return json.loads(path.read_text())
+    data = {
+        "secret_key": secrets.token_urlsafe(32),
+        "minio_secret_key": secrets.token_urlsafe(18),
+        "accounts": {role: f"{role}-{secrets.token_urlsafe(6)}" for role in DEMO_ROLES},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(data, indent=2))
+    return data
+
+
+def _raise_interrupt(signum, _frame):
+    # SIGTERM before the server runs must still reach the `finally` that stops the stack.
+    raise KeyboardInterrupt
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from gui_recorder.stack import Stack
+    from gui_recorder.stack.process import free_port
+    from gui_recorder.stack.checks import port_free
+
+    var_dir = Path(args.var_dir).resolve()
+    kept = _dev_secrets(var_dir / "secrets.json")
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    stack = Stack(var_dir / "stack", minio_secret_key=kept["minio_secret_key"])
+    try:
+        print("starting MinIO, guacd, the VNC and the RDP demo targets...", flush=True)
+        info = stack.start()
+        port = args.port if port_free("127.0.0.1", args.port) else free_port()
+        settings = Settings(
+            var_dir=var_dir,
+            host="127.0.0.1",
+            port=port,
+            secret_key=kept["secret_key"],
+            admin_username="admin",
+            admin_password=kept["accounts"]["admin"],
+            guacd_host=info.guacd.host,
+            guacd_port=info.guacd.port,
+            s3_endpoint=info.minio.endpoint,
+            s3_access_key=info.minio.access_key,
+            s3_secret_key=info.minio.secret_key,
+        )
+        connections = _seed_demo(settings, info, kept["accounts"])
+        url = f"http://{settings.host}:{settings.port}/"
+        described = {
+            "gateway_url": url,
+            "components": info.to_dict(),
+            "accounts": [{"username": role, "password": pw, "role": role}
+                         for role, pw in kept["accounts"].items()],
+            "connections": connections,
+        }
+        stack_json = var_dir / "stack.json"
+        stack_json.touch(mode=0o600)
+        stack_json.write_text(json.dumps(described, indent=2))
+        print(f"\ngui-recorder is running at {url}\n")
+        for account in described["accounts"]:
+            print(f"  {account['role']:9} {account['username']:9} password {account['password']}")
+        print(f"\ndemo connections: {', '.join(c['id'] for c in connections)}")
+        print(f"details: {stack_json}   (Ctrl-C stops everything)\n", flush=True)
+        _serve(settings)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("stopped every component", flush=True)
+    return 0
+
+
+def _seed_demo(settings: Settings, info, accounts: dict[str, str]) -> list[dict]:
+    """Demo accounts (one per role) and the two demo connections, idempotently."""
+    from gui_recorder.gateway.demo import seed_demo
+
+    return seed_demo(settings, info, accounts)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gui-recorder", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run the whole stack with demo targets in the foreground")
+    dev.add_argument("--var-dir", default="var/dev", help="where the dev stack keeps its data")
+    dev.add_argument("--port", type=int, default=8080, help="gateway port (a free one if taken)")
+    dev.set_defaults(func=cmd_dev)
+
+    serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("GUI_RECORDER_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GuiRecorderError as exc:
+        print(f"gui-recorder: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
