@@ -30,6 +30,21 @@ def test_round_trip_under_any_chunking(instructions, cuts):
     assert feed_in_chunks(data, cuts) == instructions
 
 
+@given(st.lists(instruction, max_size=20), st.lists(st.integers(min_value=0), max_size=30))
+def test_wire_text_is_exactly_what_was_received(instructions, cuts):
+    # The relay forwards and tees ``wire``: it must be the input, whole instructions only.
+    data = "".join(encode(i) for i in instructions).encode()
+    parser = Parser(keep_wire=True)
+    wires, start = [], 0
+    for cut in sorted(set(c % (len(data) + 1) for c in cuts)) + [len(data)]:
+        completed = parser.feed(data[start:cut])
+        assert (parser.wire == "") == (not completed)
+        assert parse_all(parser.wire.encode()) == completed
+        wires.append(parser.wire)
+        start = cut
+    assert "".join(wires).encode() == data
+
+
 @given(st.binary(max_size=300))
 @settings(max_examples=500)
 def test_random_bytes_raise_only_protocol_error(data):

@@ -60,6 +60,19 @@ class GuacdConnection:
             if out:
                 return out
 
+    async def read_wire(self) -> tuple[list[Instruction], str]:
+        """Like ``read``, with the exact text of those instructions (for relaying and teeing)."""
+        if self._pending:
+            out, self._pending = self._pending, []
+            return out, "".join(encode(i) for i in out)
+        while True:
+            data = await self._reader.read(READ_SIZE)
+            if not data:
+                return [], ""
+            out = self._parser.feed(data)
+            if out:
+                return out, self._parser.wire
+
     async def read_until(self, opcode: str, timeout: float = 15.0) -> list[Instruction]:
         """Read until an instruction with ``opcode``; raise on guacd ``error`` or EOF."""
         seen: list[Instruction] = []
@@ -122,7 +135,7 @@ async def open_guacd(
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, asyncio.TimeoutError) as exc:
         raise GuacdUnreachable(f"cannot reach guacd at {host}:{port}: {exc}") from exc
-    parser = Parser()
+    parser = Parser(keep_wire=True)
     conn = GuacdConnection(reader, writer, parser, [], "", None)
     try:
         return await asyncio.wait_for(

@@ -38,8 +38,14 @@ class Parser:
     is poisoned: the stream has no resynchronisation point.
     """
 
-    def __init__(self, limits: Limits = Limits()):
+    def __init__(self, limits: Limits = Limits(), keep_wire: bool = False):
         self.limits = limits
+        # With ``keep_wire``, ``wire`` is the exact text of the instructions the
+        # last feed completed, so a relay can forward and tee what it received
+        # without re-encoding it.
+        self.keep_wire = keep_wire
+        self.wire = ""
+        self._partial_wire = ""
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._buf = ""  # undecoded-to-elements text, starting at an element boundary
         self._elements: list[str] = []  # elements of the instruction in progress
@@ -73,6 +79,7 @@ class Parser:
         limits = self.limits
         elements = self._elements
         pos = 0
+        last_end = -1
         end = len(buf)
         while pos < end:
             dot = buf.find(".", pos, pos + _MAX_LENGTH_DIGITS + 1)
@@ -117,6 +124,14 @@ class Parser:
                 out.append(tuple.__new__(Instruction, elements))
                 elements = self._elements = []
                 self._instruction_length = 0
+                last_end = pos
+        if self.keep_wire:
+            if last_end >= 0:
+                self.wire = self._partial_wire + buf[:last_end]
+                self._partial_wire = buf[last_end:pos]
+            else:
+                self.wire = ""
+                self._partial_wire += buf[:pos]
         self._buf = buf[pos:]
         self._base += pos
         return out

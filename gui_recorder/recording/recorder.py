@@ -20,8 +20,9 @@ CLIENT_OPCODE = "gr-client"
 
 
 class SessionRecorder:
-    def __init__(self, spool: SpoolSession, clock=time.monotonic, wall=time.time):
+    def __init__(self, spool: SpoolSession, clock=time.monotonic, wall=time.time, on_sealed=None):
         self.spool = spool
+        self._on_sealed = on_sealed
         self._clock = clock
         self._wall = wall
         self._sync_ts: int | None = None  # guacd timestamp of the last sync
@@ -37,13 +38,14 @@ class SessionRecorder:
             return 0
         return self._sync_ts + int((self._clock() - self._sync_at) * 1000)
 
-    def server(self, instruction: Instruction, wire: str) -> None:
-        if instruction[0] == "sync" and len(instruction) > 1:
-            try:
-                ts = int(instruction[1])
-            except ValueError:
-                ts = None
-            if ts is not None:
+    def server(self, instructions: list[Instruction], wire: str) -> None:
+        """Tee what guacd sent: ``wire`` is the exact text of ``instructions``."""
+        for ins in instructions:
+            if ins[0] == "sync" and len(ins) > 1:
+                try:
+                    ts = int(ins[1])
+                except ValueError:
+                    continue
                 self._sync_ts, self._sync_at = ts, self._clock()
                 if self.first_ts is None:
                     self.first_ts = ts
@@ -53,8 +55,7 @@ class SessionRecorder:
             pending, self._pending = self._pending, []
             for ins in pending:
                 self.client(ins)
-        if self.spool.due():
-            self.spool.seal()
+        self.tick()
 
     def client(self, instruction: Instruction) -> None:
         if self._sync_ts is None:
@@ -74,6 +75,8 @@ class SessionRecorder:
         """Seal the open segment if it is old enough (called periodically by the relay)."""
         if self.spool.due():
             self.spool.seal()
+            if self._on_sealed:
+                self._on_sealed()
 
     def finish(self, end_reason: str) -> None:
         """A final sync so players show the last frame, then seal and mark finished."""
@@ -85,3 +88,5 @@ class SessionRecorder:
         duration = self.now_ts() - self.first_ts if self.first_ts is not None else 0
         self.spool.finish(first_ts=self.first_ts, wall_start_ms=self.wall_start_ms, duration_ms=duration,
                           end_reason=end_reason)
+        if self._on_sealed:
+            self._on_sealed()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -125,6 +126,12 @@ class SpoolSession:
             except OSError:
                 pass
             self._file = None
+
+
+    def discard(self) -> None:
+        """Remove a session that never started (nothing was shown, nothing to keep)."""
+        self.abandon()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class SegmentSpool:
