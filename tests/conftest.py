@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,80 @@ def minio_client(stack):
 def pytest_configure(config):
     # Chromium and X programs must never try to reach the (closed) network.
     os.environ.setdefault("NO_AT_BRIDGE", "1")
+
+
+@dataclass
+class Gateway:
+    """A running gateway (in this process, on a free port) in front of the real stack."""
+
+    url: str
+    settings: object
+    app: object
+    accounts: dict[str, str]  # role (= username) -> password
+    connections: list[dict]
+
+    def login(self, role: str) -> str:
+        import httpx
+
+        resp = httpx.post(self.url + "api/auth/login", json={"username": role, "password": self.accounts[role]})
+        resp.raise_for_status()
+        return resp.json()["token"]
+
+    def api(self, role: str):
+        import httpx
+
+        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {self.login(role)}"},
+                            timeout=30)
+
+
+@pytest.fixture(scope="session")
+def gateway(stack, tmp_path_factory) -> Gateway:
+    import secrets
+    import threading
+    import time
+
+    import uvicorn
+
+    from gui_recorder.gateway.app import create_app
+    from gui_recorder.gateway.demo import seed_demo
+    from gui_recorder.settings import Settings
+    from gui_recorder.stack.checks import http_ok
+    from gui_recorder.stack.process import free_port
+
+    var = tmp_path_factory.mktemp("gateway")
+    accounts = {role: f"{role}-{secrets.token_urlsafe(8)}" for role in ("admin", "operator", "vendor", "auditor")}
+    settings = Settings(
+        var_dir=var, port=free_port(), secret_key=secrets.token_urlsafe(32), admin_password=accounts["admin"],
+        guacd_host=stack.guacd.host, guacd_port=stack.guacd.port, s3_endpoint=stack.minio.endpoint,
+        s3_access_key=stack.minio.access_key, s3_secret_key=stack.minio.secret_key,
+        segment_max_seconds=2.0,
+    )
+    connections = seed_demo(settings, stack, accounts)
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
+                                           lifespan="on"))
+    thread = threading.Thread(target=server.run, name="gateway", daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{settings.port}/"
+    deadline = time.monotonic() + 30
+    while not http_ok(url + "api/health"):
+        assert thread.is_alive() and time.monotonic() < deadline, "the gateway did not start"
+        time.sleep(0.05)
+    yield Gateway(url, settings, app, accounts, connections)
+    server.should_exit = True
+    thread.join(30)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's real Chromium, headless, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()

@@ -1,27 +1,81 @@
-"""The FastAPI application: the gateway's HTTP API and the web client."""
+"""The FastAPI application: the HTTP API, the WebSocket tunnel and the web client.
+
+Everything with a lifetime (database, recording service) is built in the
+lifespan from the one ``Settings`` object, never at import time.
+"""
 
 from __future__ import annotations
 
+import logging
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
+from gui_recorder.db import Database
+from gui_recorder.errors import GuiRecorderError
+from gui_recorder.gateway import accounts, audit_api, auth, registry, sessions_api, tunnel
+from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
+from gui_recorder.storage import ObjectStore
+from gui_recorder.storage.tiering import TieredStore
 
+log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 
 
+def hot_store(settings: Settings) -> ObjectStore:
+    return ObjectStore(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key.get_secret_value(),
+                       settings.hot_bucket, secure=settings.s3_secure)
+
+
+def cold_store(settings: Settings) -> ObjectStore:
+    secret = settings.cold_secret_key or settings.s3_secret_key
+    return ObjectStore(settings.cold_endpoint or settings.s3_endpoint, settings.cold_access_key or settings.s3_access_key,
+                       secret.get_secret_value(), settings.cold_bucket, secure=settings.s3_secure)
+
+
 def create_app(settings: Settings) -> FastAPI:
-    app = FastAPI(title="gui-recorder", version="0.1.0")
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = Database(settings)
+        db.create_all()
+        accounts.seed_admin(db, settings)
+        hot = hot_store(settings)
+        recordings = RecordingService(
+            settings, hot,
+            on_complete=lambda sid, manifest: sessions_api.recording_stored(db, sid, manifest),
+            on_progress=lambda sid, manifest: sessions_api.recording_stored(db, sid, manifest))
+        app.state.db = db
+        app.state.recordings = recordings
+        app.state.reader_store = TieredStore(hot, cold_store(settings))
+        app.state.active = {}  # session id -> Relay, for live views and termination
+        await recordings.start()
+        try:
+            yield
+        finally:
+            for relay in list(app.state.active.values()):
+                relay.end_for_shutdown()
+            await recordings.stop()
+            db.dispose()
+
+    app = FastAPI(title="gui-recorder", version="0.1.0", lifespan=lifespan,
+                  description="Privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     app.state.settings = settings
 
-    @app.get("/api/health")
-    def health() -> dict:
+    @app.exception_handler(GuiRecorderError)
+    async def typed_error(request: Request, exc: GuiRecorderError) -> JSONResponse:
+        return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=exc.http_status)
+
+    @app.get("/api/health", tags=["health"])
+    async def health() -> dict:
         return {"status": "ok"}
 
-    @app.get("/", response_class=HTMLResponse)
-    def index() -> str:
-        return "<!doctype html><title>gui-recorder</title><h1>gui-recorder</h1>"
-
+    for router in (auth.router, registry.router, registry.admin, sessions_api.router, audit_api.router,
+                   tunnel.router):
+        app.include_router(router)
+    # Last, so that /api and /docs win.
+    app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
     return app

@@ -1,5 +1,112 @@
-"""WebSocket tunnel between the browser and guacd (work in progress by the lead)."""
+"""The WebSocket tunnel: `Guacamole.WebSocketTunnel` on one side, guacd on the other.
 
-from fastapi import APIRouter
+Order matters and is the security of the gateway: the one-time token is
+consumed before anything talks to guacd; the recording is opened before the
+target is reached (no recording, no session); only then does the gateway do the
+guacd handshake itself, with the stored credentials, which never reach the
+browser.
+"""
 
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket
+
+from gui_recorder.errors import AuthError, ForbiddenError, GuacdError, GuiRecorderError, RecordingError
+from gui_recorder.gateway import audit, registry, sessions_api, tokens
+from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
+from gui_recorder.gateway.relay import Relay
+from gui_recorder.guacd import ClientInfo, open_guacd
+from gui_recorder.guacd.status import Status
+from gui_recorder.protocol import encode
+
+log = logging.getLogger(__name__)
 router = APIRouter()
+
+SUBPROTOCOL = "guacamole"
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))
+
+
+async def _refuse(websocket: WebSocket, code: int, message: str) -> None:
+    """Tell the browser why, the way guacamole-common-js understands, and close."""
+    try:
+        await websocket.send_text(encode(("error", message, str(int(code)))))
+        await websocket.close(code=1000, reason=str(int(code)))
+    except Exception:  # noqa: BLE001 - the browser may already be gone
+        pass
+
+
+@router.websocket("/api/tunnel")
+async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768,
+                 dpi: int = 96) -> None:
+    app = websocket.app
+    settings, db, recordings = app.state.settings, app.state.db, app.state.recordings
+    client_addr = websocket.client.host if websocket.client else None
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+
+    try:
+        user, connection = await asyncio.to_thread(
+            tokens.consume_tunnel_token, db, token, websocket.cookies.get(tokens.COOKIE_NAME))
+    except (AuthError, ForbiddenError) as exc:
+        await asyncio.to_thread(audit.record_event, db, None, "tunnel.refused", None, client_addr,
+                                {"reason": str(exc)})
+        code = Status.CLIENT_FORBIDDEN if isinstance(exc, ForbiddenError) else Status.CLIENT_UNAUTHORIZED
+        await _refuse(websocket, code, str(exc))
+        return
+
+    policy = dict(connection.recording_policy or {})
+    session = await asyncio.to_thread(sessions_api.create_session, db, user, connection, client_addr, None)
+    meta = {"session_id": session.id, "user": user.username, "connection": connection.id,
+            "connection_name": connection.name, "protocol": connection.protocol}
+    try:
+        recorder = recordings.open(session.id, meta)
+    except RecordingError as exc:
+        await _fail(db, session.id, f"recording unavailable: {exc}")
+        await _refuse(websocket, Status.SERVER_ERROR,
+                      "The session cannot be recorded right now, so it cannot be opened.")
+        return
+
+    client_policy = ClientPolicy.from_recording_policy(policy)
+    definition = registry.definition_for(connection, settings, client_policy)
+    client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192), dpi=_clamp(dpi, 48, 600))
+    try:
+        guacd = await open_guacd(settings.guacd_host, settings.guacd_port, definition, client,
+                                 timeout=settings.guacd_timeout_seconds)
+    except GuacdError as exc:
+        recorder.spool.discard()
+        await _fail(db, session.id, f"guacd error {int(exc.status)}: {exc}")
+        await _refuse(websocket, exc.status, str(exc))
+        return
+
+    await asyncio.to_thread(sessions_api.update_session, db, session.id, guacd_connection_id=guacd.connection_id)
+    await asyncio.to_thread(audit.record_event, db, user.username, "session.start", session.id, client_addr,
+                            {"connection": connection.id, "protocol": connection.protocol})
+    relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
+                  fail_closed=bool(policy.get("fail_closed", True)))
+    app.state.active[session.id] = relay
+    try:
+        await websocket.send_text(encode(("", session.id)))  # the tunnel UUID, first of all
+        ending = await relay.run()
+    finally:
+        app.state.active.pop(session.id, None)
+    await asyncio.to_thread(
+        sessions_api.end_session, db, session.id, ending.status, ending.reason,
+        relay.bytes_to_client, relay.bytes_from_client, recorder.wall_start_ms)
+    if ending.violation:
+        await asyncio.to_thread(audit.record_event, db, user.username, "security.violation", session.id,
+                                client_addr, {"detail": ending.violation})
+    await asyncio.to_thread(audit.record_event, db, user.username, "session.end", session.id, client_addr,
+                            {"status": ending.status, "reason": ending.reason})
+
+
+async def _fail(db, session_id: str, reason: str) -> None:
+    try:
+        await asyncio.to_thread(sessions_api.end_session, db, session_id, "failed", reason, 0, 0, None)
+    except GuiRecorderError as exc:
+        log.error("session %s: cannot store its failure (%s): %s", session_id, reason, exc)

@@ -1,0 +1,158 @@
+"""The gateway's tables: accounts, connections, tokens, sessions and the audit trail.
+
+Times are timezone-aware UTC everywhere in Python (``UTCDateTime``); SQLite has
+no time zones, so they are stored there as naive UTC, which still sorts and
+compares correctly as text.
+
+JSON columns are replaced, never mutated in place: SQLAlchemy only notices a
+new value, not a changed dict.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("admin", "operator", "vendor", "auditor")
+# Roles that may see every session and watch them; the others see their own.
+SESSION_VIEWER_ROLES = ("admin", "auditor")
+SESSION_STATUSES = ("active", "ended", "failed", "terminated")
+FINAL_STATUSES = ("ended", "failed", "terminated")
+
+
+class UTCDateTime(TypeDecorator):
+    """A datetime that goes in and comes out timezone-aware in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            # A naive time is ambiguous; refusing it here catches the bug at its source.
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+
+
+class Connection(Base):
+    """A target a user may open. ``credentials`` is a Fernet token, never plaintext."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    protocol: Mapped[str] = mapped_column(String(8))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    credentials: Mapped[str] = mapped_column(Text)
+    parameters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    allowed_users: Mapped[list[str]] = mapped_column(default=list)
+    allowed_roles: Mapped[list[str]] = mapped_column(default=list)
+    recording_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class AuthToken(Base):
+    """A login token. Only its SHA-256 is stored: a copy of the DB opens nothing."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class TunnelToken(Base):
+    """A one-time ticket for one WebSocket tunnel to one connection, by one user."""
+
+    __tablename__ = "tunnel_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[str] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE", onupdate="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class Session(Base):
+    """One recorded session. Names are copied so history survives deletions."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_status_started", "status", "started_at"),
+        Index("ix_sessions_user_started", "user_id", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    connection_id: Mapped[str] = mapped_column(String(64), index=True)
+    connection_name: Mapped[str] = mapped_column(String(128))
+    protocol: Mapped[str] = mapped_column(String(8))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None]
+    bytes_to_client: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_from_client: Mapped[int] = mapped_column(BigInteger, default=0)
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    guacd_connection_id: Mapped[str | None] = mapped_column(String(64))
+    recording: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    recording_complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Epoch milliseconds of the first recorded timestamp: guacd's are monotonic only.
+    wall_start: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    username: Mapped[str | None] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(255))
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)

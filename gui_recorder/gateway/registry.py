@@ -1,0 +1,211 @@
+"""The connection registry: what users may open, with credentials sealed at rest.
+
+Credentials are write-only: no API returns them, not even to admins; they are
+decrypted only to build guacd's parameters, inside the gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gui_recorder.db import Connection, Database, User
+from gui_recorder.errors import ConflictError, ForbiddenError, NotFoundError
+from gui_recorder.gateway import audit, tokens
+from gui_recorder.gateway.auth import client_addr, current_user, require_roles
+from gui_recorder.gateway.filter import ClientPolicy
+from gui_recorder.gateway.secrets_box import SecretBox
+from gui_recorder.guacd import ConnectionDefinition
+from gui_recorder.settings import Settings
+
+router = APIRouter(tags=["connections"])
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# Parameters the registry owns: a stored `parameters` entry must not override them.
+_RESERVED = {"hostname", "port", "username", "password", "domain", "recording-path", "recording-name",
+             "create-recording-path", "read-only"}
+DEFAULT_POLICY = {"fail_closed": True, "allow_clipboard": True, "allow_file_transfer": False,
+                  "retention_days": None}
+
+
+class ConnectionIn(BaseModel):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str = Field(min_length=1, max_length=128)
+    protocol: Literal["rdp", "vnc"]
+    host: str = Field(min_length=1, max_length=255)
+    port: int = Field(ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    domain: str | None = None
+    parameters: dict[str, str] = {}
+    allowed_users: list[str] = []
+    allowed_roles: list[Literal["admin", "operator", "vendor", "auditor"]] = []
+    recording_policy: dict = {}
+
+
+class ConnectionOut(BaseModel):
+    id: str
+    name: str
+    protocol: str
+
+
+class ConnectionAdminOut(ConnectionOut):
+    host: str
+    port: int
+    username: str | None
+    has_password: bool
+    parameters: dict[str, str]
+    allowed_users: list[str]
+    allowed_roles: list[str]
+    recording_policy: dict
+
+
+def may_open(user: User, connection: Connection) -> bool:
+    return (user.role == "admin" or user.username in (connection.allowed_users or [])
+            or user.role in (connection.allowed_roles or []))
+
+
+def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> Connection:
+    """Create or replace a connection (idempotent)."""
+    bad = _RESERVED & set(spec.parameters)
+    if bad:
+        raise ConflictError(f"parameters {sorted(bad)} are set by the registry itself")
+    secret = SecretBox(settings.secret_key.get_secret_value()).seal(
+        {"username": spec.username, "password": spec.password, "domain": spec.domain})
+    policy = {**DEFAULT_POLICY, **spec.recording_policy}
+    now = db.now()
+    with db.session() as s:
+        row = s.get(Connection, spec.id)
+        if row is None:
+            row = Connection(id=spec.id, created_at=now)
+            s.add(row)
+        row.name, row.protocol, row.host, row.port = spec.name, spec.protocol, spec.host, spec.port
+        row.credentials, row.parameters, row.recording_policy = secret, dict(spec.parameters), policy
+        row.allowed_users, row.allowed_roles = list(spec.allowed_users), list(spec.allowed_roles)
+        row.updated_at = now
+        s.flush()
+        return row
+
+
+def definition_for(connection: Connection, settings: Settings, policy: ClientPolicy) -> ConnectionDefinition:
+    """guacd's parameters for a stored connection, credentials decrypted here and only here."""
+    creds = SecretBox(settings.secret_key.get_secret_value()).open(connection.credentials)
+    params = {**connection.parameters, "hostname": connection.host, "port": str(connection.port)}
+    for name in ("username", "password", "domain"):
+        if creds.get(name):
+            params[name] = creds[name]
+    if not policy.allow_clipboard:
+        params.update({"disable-copy": "true", "disable-paste": "true"})
+    if not policy.allow_file_transfer:
+        params.update({"enable-drive": "false", "enable-sftp": "false"})
+    return ConnectionDefinition(connection.protocol, params)
+
+
+def get_connection(db: Database, connection_id: str) -> Connection:
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+    if row is None:
+        raise NotFoundError(f"no connection {connection_id!r}")
+    return row
+
+
+def _admin_view(row: Connection, settings: Settings) -> ConnectionAdminOut:
+    creds = SecretBox(settings.secret_key.get_secret_value()).open(row.credentials)
+    return ConnectionAdminOut(id=row.id, name=row.name, protocol=row.protocol, host=row.host, port=row.port,
+                              username=creds.get("username"), has_password=bool(creds.get("password")),
+                              parameters=row.parameters, allowed_users=row.allowed_users,
+                              allowed_roles=row.allowed_roles, recording_policy=row.recording_policy)
+
+
+def _all(db: Database) -> list[Connection]:
+    with db.session() as s:
+        return list(s.scalars(select(Connection).order_by(Connection.name)))
+
+
+@router.get("/api/connections", response_model=list[ConnectionOut])
+async def my_connections(request: Request, user: User = Depends(current_user)) -> list[ConnectionOut]:
+    rows = await asyncio.to_thread(_all, request.app.state.db)
+    return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in rows if may_open(user, r)]
+
+
+class TunnelTokenOut(BaseModel):
+    token: str
+    expires_in: int
+
+
+@router.post("/api/connections/{connection_id}/tunnel-token", response_model=TunnelTokenOut)
+async def tunnel_token(connection_id: str, request: Request, user: User = Depends(current_user)) -> TunnelTokenOut:
+    db, settings = request.app.state.db, request.app.state.settings
+    row = await asyncio.to_thread(get_connection, db, connection_id)
+    if not may_open(user, row):
+        await asyncio.to_thread(audit.record_event, db, user.username, "connection.denied", connection_id,
+                                client_addr(request), {})
+        raise ForbiddenError(f"you may not open the connection {connection_id!r}")
+    token = await asyncio.to_thread(tokens.issue_tunnel_token, db, user, row, settings.tunnel_token_ttl_seconds)
+    await asyncio.to_thread(audit.record_event, db, user.username, "connection.token", connection_id,
+                            client_addr(request), {})
+    return TunnelTokenOut(token=token, expires_in=settings.tunnel_token_ttl_seconds)
+
+
+admin = APIRouter(prefix="/api/admin/connections", tags=["admin"], dependencies=[Depends(require_roles("admin"))])
+
+
+@admin.get("", response_model=list[ConnectionAdminOut])
+async def list_all(request: Request) -> list[ConnectionAdminOut]:
+    rows = await asyncio.to_thread(_all, request.app.state.db)
+    return [_admin_view(r, request.app.state.settings) for r in rows]
+
+
+@admin.post("", response_model=ConnectionAdminOut, status_code=201)
+async def create(spec: ConnectionIn, request: Request, user: User = Depends(current_user)) -> ConnectionAdminOut:
+    db, settings = request.app.state.db, request.app.state.settings
+    exists = await asyncio.to_thread(lambda: _exists(db, spec.id))
+    if exists:
+        raise ConflictError(f"a connection {spec.id!r} already exists; use PUT to change it")
+    row = await asyncio.to_thread(ensure_connection, db, settings, spec)
+    await asyncio.to_thread(audit.record_event, db, user.username, "connection.create", spec.id,
+                            client_addr(request), {})
+    return _admin_view(row, settings)
+
+
+def _exists(db: Database, connection_id: str) -> bool:
+    with db.session() as s:
+        return s.get(Connection, connection_id) is not None
+
+
+@admin.get("/{connection_id}", response_model=ConnectionAdminOut)
+async def get_one(connection_id: str, request: Request) -> ConnectionAdminOut:
+    row = await asyncio.to_thread(get_connection, request.app.state.db, connection_id)
+    return _admin_view(row, request.app.state.settings)
+
+
+@admin.put("/{connection_id}", response_model=ConnectionAdminOut)
+async def replace(connection_id: str, spec: ConnectionIn, request: Request,
+                  user: User = Depends(current_user)) -> ConnectionAdminOut:
+    db, settings = request.app.state.db, request.app.state.settings
+    if spec.id != connection_id:
+        raise ConflictError("the id in the body differs from the id in the path")
+    await asyncio.to_thread(get_connection, db, connection_id)
+    row = await asyncio.to_thread(ensure_connection, db, settings, spec)
+    await asyncio.to_thread(audit.record_event, db, user.username, "connection.update", connection_id,
+                            client_addr(request), {})
+    return _admin_view(row, settings)
+
+
+@admin.delete("/{connection_id}", status_code=204)
+async def delete(connection_id: str, request: Request, user: User = Depends(current_user)) -> None:
+    db = request.app.state.db
+
+    def remove() -> None:
+        with db.session() as s:
+            row = s.get(Connection, connection_id)
+            if row is None:
+                raise NotFoundError(f"no connection {connection_id!r}")
+            s.delete(row)
+
+    await asyncio.to_thread(remove)
+    await asyncio.to_thread(audit.record_event, db, user.username, "connection.delete", connection_id,
+                            client_addr(request), {})
