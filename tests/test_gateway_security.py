@@ -1,0 +1,163 @@
+"""The gateway's security: who may open what, tokens, credentials at rest, the client filter.
+
+Against the real gateway, real guacd and real targets. "Refused before any guacd
+connection" is checked in guacd's own log: it logs every new connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from gui_recorder.protocol import Parser, encode
+
+
+def guacd_connections(stack) -> int:
+    log = Path(stack.var_dir) / "logs" / "guacd.log"
+    return log.read_text(errors="replace").count("Creating new client")
+
+
+def tunnel_url(gateway, token: str | None) -> str:
+    query = f"token={token}&" if token is not None else ""
+    return gateway.url.replace("http", "ws", 1) + f"api/tunnel?{query}width=800&height=600&dpi=96"
+
+
+async def refused(gateway, token, headers=None) -> tuple[str, int | None, str]:
+    """Open the tunnel; return (first instruction opcode, its status, close reason)."""
+    async with websockets.connect(tunnel_url(gateway, token), subprotocols=["guacamole"],
+                                  additional_headers=headers or {}) as ws:
+        first = Parser().feed_text(await asyncio.wait_for(ws.recv(), 10))[0]
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 10)
+        return first[0], int(first[2]) if len(first) > 2 else None, ws.close_reason
+
+
+def tunnel_token(api: httpx.Client, connection: str) -> str:
+    return api.post(f"/api/connections/{connection}/tunnel-token").raise_for_status().json()["token"]
+
+
+def last_audit(gateway, action: str) -> dict:
+    with gateway.api("admin") as admin:
+        return admin.get("/api/audit", params={"action": action, "limit": 1}).raise_for_status().json()[0]
+
+
+# -- HTTP API ------------------------------------------------------------------
+
+def test_login_bearer_cookie_and_bad_password(gateway):
+    bad = httpx.post(gateway.url + "api/auth/login", json={"username": "vendor", "password": "nope"})
+    assert bad.status_code == 401 and bad.json()["error"] == "AuthError"
+    unknown = httpx.post(gateway.url + "api/auth/login", json={"username": "nobody", "password": "nope"})
+    assert unknown.status_code == 401 and unknown.json()["detail"] == bad.json()["detail"]
+    assert last_audit(gateway, "auth.login_failed")["username"] == "nobody"
+    with httpx.Client(base_url=gateway.url) as browser_like:
+        ok = browser_like.post("/api/auth/login", json={"username": "vendor", "password": gateway.accounts["vendor"]})
+        assert ok.status_code == 200 and ok.json()["role"] == "vendor"
+        assert "httponly" in ok.headers["set-cookie"].lower() and "samesite=strict" in ok.headers["set-cookie"].lower()
+        assert browser_like.get("/api/auth/me").json() == {"username": "vendor", "role": "vendor"}  # cookie
+    bearer = httpx.get(gateway.url + "api/auth/me", headers={"Authorization": f"Bearer {ok.json()['token']}"})
+    assert bearer.json()["username"] == "vendor"
+    assert httpx.get(gateway.url + "api/auth/me").status_code == 401
+
+
+def test_roles_and_grants(gateway):
+    with gateway.api("vendor") as vendor, gateway.api("admin") as admin:
+        assert {c["id"] for c in vendor.get("/api/connections").json()} == {"demo-vnc", "demo-rdp"}
+        assert vendor.get("/api/admin/connections").status_code == 403
+        assert vendor.get("/api/audit").status_code == 403
+        spec = {"id": "admins-only", "name": "Admins only", "protocol": "vnc", "host": "127.0.0.1", "port": 1,
+                "password": "never-shown-anywhere", "allowed_roles": ["operator"]}
+        admin.put("/api/admin/connections/admins-only", json=spec)
+        if admin.get("/api/admin/connections/admins-only").status_code == 404:
+            assert admin.post("/api/admin/connections", json=spec).status_code == 201
+        assert "admins-only" not in {c["id"] for c in vendor.get("/api/connections").json()}
+        denied = vendor.post("/api/connections/admins-only/tunnel-token")
+        assert denied.status_code == 403 and denied.json()["error"] == "ForbiddenError"
+        assert last_audit(gateway, "connection.denied")["target"] == "admins-only"
+        with gateway.api("auditor") as auditor:
+            assert auditor.post("/api/connections/demo-vnc/tunnel-token").status_code == 403
+
+
+def test_credentials_never_returned_and_encrypted_at_rest(gateway, stack):
+    with gateway.api("admin") as admin:
+        listing = admin.get("/api/admin/connections").text + admin.get("/api/admin/connections/demo-rdp").text
+    assert stack.rdp.password not in listing and stack.vnc.password not in listing
+    assert '"has_password":true' in listing.replace(" ", "")
+    db_file = Path(gateway.settings.var_dir) / "gui-recorder.db"
+    raw = db_file.read_bytes() + b"".join(p.read_bytes() for p in db_file.parent.glob("gui-recorder.db-*"))
+    assert stack.rdp.password.encode() not in raw and stack.vnc.password.encode() not in raw
+    assert b"demo-rdp" in raw  # the file really is the database
+
+
+# -- tunnel tokens: refused before guacd is ever contacted ------------------------
+
+async def test_missing_unknown_reused_expired_and_foreign_tokens_never_reach_guacd(gateway, stack):
+    before = guacd_connections(stack)
+    assert await refused(gateway, None) == ("error", 0x0301, str(0x0301))
+    assert (await refused(gateway, "not-a-token"))[1] == 0x0301
+    with gateway.api("vendor") as vendor:
+        token = tunnel_token(vendor, "demo-vnc")
+        db = gateway.app.state.db
+        real_now = db.now
+        db.now = lambda: real_now() + timedelta(seconds=61)  # the injected clock moves past the 60 s
+        try:
+            assert (await refused(gateway, token))[1] == 0x0301
+        finally:
+            db.now = real_now
+        assert "expired" in last_audit(gateway, "tunnel.refused")["detail"]["reason"]
+        # Another user's browser (its own sign-in cookie) presenting the vendor's token.
+        stolen = tunnel_token(vendor, "demo-vnc")
+        operator_token = gateway.login("operator")
+        status = (await refused(gateway, stolen, {"Cookie": f"gr_session={operator_token}"}))[1]
+        assert status == 0x0303
+        # A token is used once: the stolen one is burnt too.
+        assert (await refused(gateway, stolen))[1] == 0x0301
+        assert "already used" in last_audit(gateway, "tunnel.refused")["detail"]["reason"]
+    assert guacd_connections(stack) == before, "no refused tunnel reached guacd"
+
+
+# -- the client filter ----------------------------------------------------------------
+
+async def run_until_closed(ws, parser: Parser, seen: list) -> None:
+    while True:
+        message = await asyncio.wait_for(ws.recv(), 20)
+        for ins in parser.feed_text(message):
+            seen.append(ins)
+            if ins[0] == "sync":
+                await ws.send(encode(("sync", ins[1])))
+
+
+async def test_injected_select_after_handshake_ends_session(gateway, stack):
+    with gateway.api("vendor") as vendor:
+        token = tunnel_token(vendor, "demo-vnc")
+    async with websockets.connect(tunnel_url(gateway, token), subprotocols=["guacamole"], max_size=None) as ws:
+        assert ws.subprotocol == "guacamole"
+        parser = Parser()
+        first = parser.feed_text(await ws.recv())
+        assert first[0][0] == "" and len(first[0][1]) == 36, "the tunnel UUID comes first"
+        session_id = first[0][1]
+        seen: list = []
+        # Wait for a frame, answer a ping, then inject a second handshake.
+        while not any(i[0] == "sync" for i in seen):
+            seen += parser.feed_text(await asyncio.wait_for(ws.recv(), 20))
+        await ws.send(encode(("", "ping", "12345")))
+        await ws.send(encode(("select", "rdp")))
+        with pytest.raises(websockets.ConnectionClosed):
+            await run_until_closed(ws, parser, seen)
+        assert ("", "ping", "12345") in seen, "pings are echoed"
+        assert ws.close_reason == str(0x0300)
+        errors = [i for i in seen if i[0] == "error"]
+        assert errors and errors[-1][2] == str(0x0300) and "select" in errors[-1][1]
+    with gateway.api("admin") as admin:
+        deadline = time.monotonic() + 15
+        while (row := admin.get(f"/api/sessions/{session_id}").json())["status"] == "active":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+    assert row["status"] == "terminated" and "security violation" in row["end_reason"]
+    event = last_audit(gateway, "security.violation")
+    assert event["target"] == session_id and "select" in event["detail"]["detail"]
