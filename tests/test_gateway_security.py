@@ -161,3 +161,34 @@ async def test_injected_select_after_handshake_ends_session(gateway, stack):
     assert row["status"] == "terminated" and "security violation" in row["end_reason"]
     event = last_audit(gateway, "security.violation")
     assert event["target"] == session_id and "select" in event["detail"]["detail"]
+
+
+async def test_session_ends_when_its_recording_cannot_be_written(gateway):
+    with gateway.api("vendor") as vendor:
+        token = tunnel_token(vendor, "demo-vnc")
+    async with websockets.connect(tunnel_url(gateway, token), subprotocols=["guacamole"], max_size=None) as ws:
+        parser = Parser()
+        session_id = parser.feed_text(await ws.recv())[0][1]
+        seen: list = []
+        while not any(i[0] == "sync" for i in seen):
+            seen += parser.feed_text(await asyncio.wait_for(ws.recv(), 20))
+        # Fault injection: the spool's segment file now fails every write with ENOSPC,
+        # exactly as a full disk does (/dev/full); the real disk cannot be filled safely.
+        spool = gateway.app.state.active[session_id].recorder.spool
+        spool._file.close()
+        full = open("/dev/full", "wb", buffering=0)
+        spool._file = full
+        try:
+            await ws.send(encode(("key", "65", "1")) + encode(("key", "65", "0")))
+            with pytest.raises(websockets.ConnectionClosed):
+                await run_until_closed(ws, parser, seen)
+        finally:
+            full.close()
+        assert ws.close_reason == str(0x0200)
+        assert "recording could not be written" in [i for i in seen if i[0] == "error"][-1][1]
+    with gateway.api("admin") as admin:
+        deadline = time.monotonic() + 15
+        while (row := admin.get(f"/api/sessions/{session_id}").json())["status"] == "active":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+    assert row["status"] == "failed" and "recording failed" in row["end_reason"]
