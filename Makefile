@@ -12,3 +12,4 @@ test: setup
 
 bench: setup
 	.venv/bin/python bench/codec.py
+	.venv/bin/python bench/gateway.py
