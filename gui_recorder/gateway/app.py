@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
-from gui_recorder.gateway import accounts, audit_api, auth, registry, sessions_api, tunnel
+from gui_recorder.gateway import accounts, audit_api, auth, live, registry, sessions_api, tunnel
 from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ObjectStore
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.recordings = recordings
         app.state.reader_store = TieredStore(hot, cold_store(settings))
         app.state.active = {}  # session id -> Relay, for live views and termination
+        app.state.watch_tokens = live.WatchTokens()
         await recordings.start()
         try:
             yield
@@ -74,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     for router in (auth.router, registry.router, registry.admin, sessions_api.router, audit_api.router,
-                   tunnel.router):
+                   tunnel.router, live.router):
         app.include_router(router)
     # Last, so that /api and /docs win.
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

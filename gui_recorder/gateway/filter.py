@@ -91,3 +91,17 @@ class ClientFilter:
 
     def _allowed(self, kind: str) -> bool:
         return self.policy.allow_clipboard if kind == "clipboard" else self.policy.allow_file_transfer
+
+
+class WatcherFilter:
+    """A live watcher (read-only join) only acknowledges frames and streams."""
+
+    _ALLOWED = {"sync": (1, 2), "nop": (0,), "ack": (3,)}
+
+    def check(self, ins: Instruction) -> tuple[Verdict, str]:
+        arity = self._ALLOWED.get(ins[0])
+        if arity is None:
+            return Verdict.REFUSE, f"a watcher cannot send '{ins[0]}'"
+        if len(ins) - 1 not in arity:
+            return Verdict.VIOLATION, f"'{ins[0]}' with {len(ins) - 1} arguments"
+        return Verdict.FORWARD, ""

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gui_recorder.errors import ProtocolError, RecordingError
-from gui_recorder.gateway.filter import ClientFilter, Verdict
+from gui_recorder.gateway.filter import ClientFilter, Verdict, WatcherFilter
 from gui_recorder.guacd import GuacdConnection
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import Instruction, Limits, Parser, encode
@@ -52,8 +52,8 @@ class Ending:
 
 
 class Relay:
-    def __init__(self, websocket: WebSocket, guacd: GuacdConnection, recorder: SessionRecorder,
-                 client_filter: ClientFilter, *, session_id: str, fail_closed: bool = True):
+    def __init__(self, websocket: WebSocket, guacd: GuacdConnection, recorder: SessionRecorder | None,
+                 client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True):
         self.ws = websocket
         self.guacd = guacd
         self.recorder = recorder
@@ -64,7 +64,9 @@ class Relay:
         self.ending: Ending | None = None
         self.bytes_to_client = 0
         self.bytes_from_client = 0
-        self.recording_ok = True
+        # A watcher's relay has no recorder: the owner's session already records the screen.
+        self.recording_ok = recorder is not None
+        self.watchers: list[Relay] = []
         self.started = time.monotonic()
         self._send_lock = asyncio.Lock()
         self._done = asyncio.Event()
@@ -232,6 +234,10 @@ class Relay:
 
     async def _close(self) -> None:
         ending = self.ending
+        # guacd keeps a connection alive while any user remains: watchers go with the owner.
+        for watcher in self.watchers:
+            watcher.end(Ending("ended", "the watched session ended", Status.SESSION_CLOSED,
+                               "The session you were watching has ended."))
         await self.guacd.close()
         if self.recording_ok:
             try:

@@ -1,0 +1,128 @@
+"""Live oversight: auditors watch a running session read-only, and may end it.
+
+Watching joins the owner's guacd connection (``select,$id`` with
+``read-only=true``), so the watcher sees exactly what the user sees, as guacd
+broadcasts it. Watchers hold no recorder (the owner's relay records) and are
+ended with the owner, since guacd would keep a connection alive for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Depends, Request, WebSocket
+from pydantic import BaseModel, Field
+
+from gui_recorder.db import User
+from gui_recorder.db.models import SESSION_VIEWER_ROLES
+from gui_recorder.errors import AuthError, GuacdError, NotFoundError
+from gui_recorder.gateway import audit
+from gui_recorder.gateway.auth import client_addr, require_roles
+from gui_recorder.gateway.filter import WatcherFilter
+from gui_recorder.gateway.relay import Relay
+from gui_recorder.gateway.tunnel import SUBPROTOCOL, _refuse
+from gui_recorder.guacd import ClientInfo, open_guacd
+from gui_recorder.guacd.status import Status
+from gui_recorder.protocol import encode
+
+router = APIRouter(tags=["live"])
+WATCH_TOKEN_SECONDS = 60
+
+
+@dataclass
+class WatchGrant:
+    username: str
+    session_id: str
+    expires: float
+
+
+class WatchTokens:
+    """One-time watch tokens, kept in memory: they live 60 s and a restart ends every session anyway."""
+
+    def __init__(self):
+        self._grants: dict[str, WatchGrant] = {}
+
+    def issue(self, username: str, session_id: str) -> str:
+        now = time.monotonic()
+        self._grants = {k: g for k, g in self._grants.items() if g.expires > now}
+        token = secrets.token_urlsafe(32)
+        self._grants[token] = WatchGrant(username, session_id, now + WATCH_TOKEN_SECONDS)
+        return token
+
+    def consume(self, token: str) -> WatchGrant:
+        grant = self._grants.pop(token, None)
+        if grant is None or grant.expires <= time.monotonic():
+            raise AuthError("the watch token is missing, used or expired")
+        return grant
+
+
+def _active(request_or_ws, session_id: str) -> Relay:
+    relay = request_or_ws.app.state.active.get(session_id)
+    if relay is None:
+        raise NotFoundError(f"session {session_id} is not running on this gateway")
+    return relay
+
+
+class TokenOut(BaseModel):
+    token: str
+
+
+@router.post("/api/sessions/{session_id}/watch-token", response_model=TokenOut)
+async def watch_token(session_id: str, request: Request,
+                      user: User = Depends(require_roles(*SESSION_VIEWER_ROLES))) -> TokenOut:
+    _active(request, session_id)
+    return TokenOut(token=request.app.state.watch_tokens.issue(user.username, session_id))
+
+
+class TerminateIn(BaseModel):
+    reason: str = Field("", max_length=500)
+
+
+@router.post("/api/sessions/{session_id}/terminate", status_code=202)
+async def terminate(session_id: str, request: Request, body: TerminateIn | None = None,
+                    user: User = Depends(require_roles(*SESSION_VIEWER_ROLES))) -> dict:
+    relay = _active(request, session_id)
+    reason = (body.reason if body else "").strip()
+    relay.terminate(f"{user.role} {user.username}" + (f": {reason}" if reason else ""))
+    await asyncio.to_thread(audit.record_event, request.app.state.db, user.username, "session.terminate",
+                            session_id, client_addr(request), {"reason": reason})
+    return {"status": "terminating"}
+
+
+@router.websocket("/api/watch")
+async def watch(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768) -> None:
+    app = websocket.app
+    settings, db = app.state.settings, app.state.db
+    where = websocket.client.host if websocket.client else None
+    offered = websocket.scope.get("subprotocols") or []
+    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+    try:
+        grant = app.state.watch_tokens.consume(token)
+        owner = _active(websocket, grant.session_id)
+    except (AuthError, NotFoundError) as exc:
+        code = Status.CLIENT_UNAUTHORIZED if isinstance(exc, AuthError) else Status.RESOURCE_NOT_FOUND
+        await _refuse(websocket, code, str(exc))
+        return
+    try:
+        guacd = await open_guacd(settings.guacd_host, settings.guacd_port, None,
+                                 ClientInfo(width=max(64, min(8192, width)), height=max(64, min(8192, height))),
+                                 join=owner.guacd.connection_id, read_only=True,
+                                 timeout=settings.guacd_timeout_seconds)
+    except GuacdError as exc:
+        await _refuse(websocket, exc.status, str(exc))
+        return
+    await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where, {})
+    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id)
+    owner.watchers.append(relay)
+    try:
+        await websocket.send_text(encode(("", str(uuid.uuid4()))))  # the tunnel UUID first
+        ending = await relay.run()
+    finally:
+        if relay in owner.watchers:
+            owner.watchers.remove(relay)
+    await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch_end", grant.session_id, where,
+                            {"reason": ending.reason})
