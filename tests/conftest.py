@@ -113,3 +113,46 @@ def browser():
         )
         yield chromium
         chromium.close()
+
+
+async def drive_session(gateway, connection_id: str, text: str = "", seconds: float = 3.0,
+                        role: str = "vendor") -> str:
+    """A scripted browser: open the tunnel, echo frames, type ``text`` + Return, leave.
+
+    Returns the session id once its recording is complete in MinIO.
+    """
+    import asyncio
+    import time
+
+    import websockets
+
+    from gui_recorder.protocol import Parser, encode
+
+    with gateway.api(role) as api:
+        token = api.post(f"/api/connections/{connection_id}/tunnel-token").raise_for_status().json()["token"]
+    url = gateway.url.replace("http", "ws", 1) + f"api/tunnel?token={token}&width=1024&height=768&dpi=96"
+    async with websockets.connect(url, subprotocols=["guacamole"], max_size=None) as ws:
+        parser = Parser()
+        session_id = parser.feed_text(await ws.recv())[0][1]
+
+        async def pump():
+            async for message in ws:
+                for ins in parser.feed_text(message):
+                    if ins[0] == "sync":
+                        await ws.send(encode(("sync", ins[1])))
+
+        reader = asyncio.create_task(pump())
+        await asyncio.sleep(1.0)
+        for ch in text:
+            keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
+            await ws.send(encode(("key", keysym, "1")) + encode(("key", keysym, "0")))
+            await asyncio.sleep(0.03)
+        await asyncio.sleep(seconds)
+        await ws.send(encode(("disconnect",)))
+        reader.cancel()
+    with gateway.api("admin") as admin:
+        deadline = time.monotonic() + 60
+        while not admin.get(f"/api/sessions/{session_id}").json().get("recording_complete"):
+            assert time.monotonic() < deadline, "the recording did not complete"
+            await asyncio.sleep(0.2)
+    return session_id

@@ -144,6 +144,42 @@ class Session(Base):
     recording_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     # Epoch milliseconds of the first recorded timestamp: guacd's are monotonic only.
     wall_start: Mapped[int | None] = mapped_column(BigInteger)
+    # Set by the render worker once video, thumbnails and poster are all stored.
+    video: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    tier: Mapped[str] = mapped_column(String(8), default="hot")  # hot|cold|deleted
+
+
+class Review(Base):
+    """An auditor's statement that a session was reviewed, with a comment."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), index=True)
+    reviewed_by: Mapped[str] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class Job(Base):
+    """Background work on a session (render, index). Leased, so a killed worker's job is retried."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_claim", "state", "lease_until"),
+                      Index("ux_jobs_kind_session", "kind", "session_id", unique=True))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    session_id: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    seconds: Mapped[float | None]
 
 
 class AuditEvent(Base):

@@ -16,11 +16,12 @@ from fastapi.staticfiles import StaticFiles
 
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
-from gui_recorder.gateway import accounts, audit_api, auth, live, registry, sessions_api, tunnel
+from gui_recorder.gateway import accounts, audit_api, auth, evidence, live, registry, sessions_api, tunnel
 from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ObjectStore
 from gui_recorder.storage.tiering import TieredStore
+from gui_recorder.worker import jobs
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
@@ -44,9 +45,14 @@ def create_app(settings: Settings) -> FastAPI:
         db.create_all()
         accounts.seed_admin(db, settings)
         hot = hot_store(settings)
+
+        def queue_work(session_id: str) -> None:
+            # A complete recording is worth rendering and indexing: queue both, durably.
+            for kind in jobs.KINDS:
+                jobs.enqueue(db, kind, session_id)
         recordings = RecordingService(
             settings, hot,
-            on_complete=lambda sid, manifest: sessions_api.recording_stored(db, sid, manifest),
+            on_complete=lambda sid, manifest: sessions_api.recording_stored(db, sid, manifest, queue_work),
             on_progress=lambda sid, manifest: sessions_api.recording_stored(db, sid, manifest))
         app.state.db = db
         app.state.recordings = recordings
@@ -75,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     for router in (auth.router, registry.router, registry.admin, sessions_api.router, audit_api.router,
-                   tunnel.router, live.router):
+                   tunnel.router, live.router, evidence.router):
         app.include_router(router)
     # Last, so that /api and /docs win.
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from sqlalchemy import case, select
 
 from gui_recorder.db import Connection, Database, Session, User
-from gui_recorder.db.models import SESSION_VIEWER_ROLES
+from gui_recorder.db.models import SESSION_VIEWER_ROLES, Review
 from gui_recorder.errors import NotFoundError
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, current_user, require_roles
@@ -54,7 +55,8 @@ def end_session(db: Database, session_id: str, status: str, end_reason: str, byt
                    bytes_to_client=bytes_to_client, bytes_from_client=bytes_from_client, wall_start=wall_start)
 
 
-def recording_stored(db: Database, session_id: str, manifest: dict) -> None:
+def recording_stored(db: Database, session_id: str, manifest: dict,
+                     on_complete: Callable[[str], None] | None = None) -> None:
     """The uploader's hook: the manifest as it stands in the object store."""
     summary = {"manifest": f"sessions/{session_id}/manifest.json", "bytes": manifest.get("bytes", 0),
                "segments": [{k: s[k] for k in ("key", "size", "sha256")} for s in manifest["segments"]],
@@ -63,7 +65,9 @@ def recording_stored(db: Database, session_id: str, manifest: dict) -> None:
         update_session(db, session_id, recording=summary,
                        recording_complete=bool(manifest.get("complete")))
     except NotFoundError:
-        pass  # a recording from another gateway's database: the object store still has it
+        return  # a recording from another gateway's database: the object store still has it
+    if manifest.get("complete") and on_complete:
+        on_complete(session_id)
 
 
 # -- the API -------------------------------------------------------------------
@@ -84,15 +88,20 @@ class SessionOut(BaseModel):
     recording: dict
     recording_complete: bool
     wall_start: int | None
+    video: dict
+    tier: str
+    legal_hold: bool
+    reviews: list[dict]
 
 
-def _out(row: Session) -> SessionOut:
+def _out(row: Session, reviews: list[dict] | None = None) -> SessionOut:
     return SessionOut(id=row.id, user=row.username, connection=row.connection_id,
                       connection_name=row.connection_name, protocol=row.protocol, client_addr=row.client_addr,
                       started_at=row.started_at, ended_at=row.ended_at, bytes_to_client=row.bytes_to_client,
                       bytes_from_client=row.bytes_from_client, end_reason=row.end_reason, status=row.status,
                       recording=row.recording or {}, recording_complete=row.recording_complete,
-                      wall_start=row.wall_start)
+                      wall_start=row.wall_start, video=row.video or {}, tier=row.tier or "hot",
+                      legal_hold=bool(row.legal_hold), reviews=reviews or [])
 
 
 def visible_session(db: Database, user: User, session_id: str) -> Session:
@@ -134,7 +143,16 @@ async def sessions(request: Request, user: User = Depends(current_user), usernam
 
 @router.get("/{session_id}", response_model=SessionOut)
 async def session_detail(session_id: str, request: Request, user: User = Depends(current_user)) -> SessionOut:
-    return _out(await asyncio.to_thread(visible_session, request.app.state.db, user, session_id))
+    db = request.app.state.db
+    row = await asyncio.to_thread(visible_session, db, user, session_id)
+    return _out(row, await asyncio.to_thread(reviews_of, db, session_id))
+
+
+def reviews_of(db: Database, session_id: str) -> list[dict]:
+    with db.session() as s:
+        rows = s.scalars(select(Review).where(Review.session_id == session_id).order_by(Review.id))
+        return [{"reviewed_by": r.reviewed_by, "reviewed_at": r.reviewed_at.isoformat(), "comment": r.comment}
+                for r in rows]
 
 
 @router.get("/{session_id}/recording", response_class=StreamingResponse,

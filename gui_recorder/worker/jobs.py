@@ -1,0 +1,81 @@
+"""The job queue: enqueue, claim with a lease, extend, finish."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gui_recorder.db import Database
+from gui_recorder.db.models import Job
+
+KINDS = ("render", "index")
+MAX_ATTEMPTS = 3
+
+
+def enqueue(db: Database, kind: str, session_id: str, *, again: bool = False) -> None:
+    """Queue ``kind`` for a session once; ``again`` re-queues a finished job (e.g. a re-index)."""
+    now = db.now()
+    try:
+        with db.session() as s:
+            s.add(Job(kind=kind, session_id=session_id, state="queued", attempts=0, created_at=now, updated_at=now))
+    except IntegrityError:
+        if again:
+            with db.session() as s:
+                s.execute(update(Job).where(Job.kind == kind, Job.session_id == session_id,
+                                            Job.state.in_(("done", "failed")))
+                          .values(state="queued", attempts=0, updated_at=now, last_error=None))
+
+
+def claim(db: Database, worker: str, lease_seconds: float, kinds: tuple[str, ...] = KINDS) -> Job | None:
+    """Take the oldest job that is queued, or running under an expired lease (its worker died)."""
+    now = db.now()
+    with db.session() as s:
+        candidates = s.scalars(
+            select(Job.id).where(Job.kind.in_(kinds), Job.attempts < MAX_ATTEMPTS,
+                                 or_(Job.state == "queued", (Job.state == "running") & (Job.lease_until < now)))
+            .order_by(Job.id).limit(5)).all()
+        for job_id in candidates:
+            # Compare-and-set: of two workers racing for a job, one wins.
+            won = s.execute(
+                update(Job).where(Job.id == job_id,
+                                  or_(Job.state == "queued", (Job.state == "running") & (Job.lease_until < now)))
+                .values(state="running", worker=worker, attempts=Job.attempts + 1,
+                        lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)).rowcount
+            if won:
+                s.flush()
+                return s.get(Job, job_id)
+    return None
+
+
+def extend(db: Database, job_id: int, worker: str, lease_seconds: float) -> bool:
+    now = db.now()
+    with db.session() as s:
+        return bool(s.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+                              .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)).rowcount)
+
+
+def finish(db: Database, job_id: int, worker: str, error: str | None, seconds: float) -> None:
+    now = db.now()
+    with db.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.worker != worker:
+            return  # our lease expired and another worker took it: its result counts
+        if error is None:
+            job.state, job.last_error = "done", None
+        else:
+            job.state = "failed" if job.attempts >= MAX_ATTEMPTS else "queued"
+            job.last_error = error[:2000]
+        job.lease_until, job.updated_at, job.seconds = None, now, seconds
+
+
+def queue_depth(db: Database) -> dict[str, int]:
+    with db.session() as s:
+        rows = s.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state)).all()
+    return {f"{kind}.{state}": n for kind, state, n in rows}
+
+
+def job_state(db: Database, kind: str, session_id: str) -> Job | None:
+    with db.session() as s:
+        return s.scalar(select(Job).where(Job.kind == kind, Job.session_id == session_id))
