@@ -41,6 +41,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_worker(settings: Settings):
+    from gui_recorder.db import Database
+    from gui_recorder.gateway.app import cold_store, hot_store
+    from gui_recorder.storage.tiering import TieredStore
+    from gui_recorder.worker.runner import Context, Worker
+    from gui_recorder.worker.tasks import TASKS
+
+    db = Database(settings)
+    db.create_all()
+    hot = hot_store(settings)
+    hot.ensure_bucket()
+    return Worker(Context(settings, db, hot, TieredStore(hot, cold_store(settings))), TASKS)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import threading
+
+    worker = build_worker(Settings())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    log.info("worker %s waiting for jobs (%s)", worker.name, ", ".join(worker.tasks))
+    try:
+        worker.run_forever(stop)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as GUI_RECORDER_* variables, for a child process (the dev worker)."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"GUI_RECORDER_{name.upper()}"] = str(value)
+    return env
+
+
 def _dev_secrets(path: Path) -> dict:
     """Secrets of the dev stack, generated once and kept, so its data stays readable."""
     if path.exists():
@@ -88,6 +128,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
             s3_secret_key=info.minio.secret_key,
         )
         connections = _seed_demo(settings, info, kept["accounts"])
+        # The worker renders and indexes in its own process: CPU-heavy work stays off the relay's loop.
+        stack.spawn("worker", [sys.executable, "-m", "gui_recorder.cli", "worker"],
+                              env=settings_env(settings))
         url = f"http://{settings.host}:{settings.port}/"
         described = {
             "gateway_url": url,
@@ -128,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--var-dir", default="var/dev", help="where the dev stack keeps its data")
     dev.add_argument("--port", type=int, default=8080, help="gateway port (a free one if taken)")
     dev.set_defaults(func=cmd_dev)
+
+    worker = sub.add_parser("worker", help="render and index recorded sessions (background jobs)")
+    worker.set_defaults(func=cmd_worker)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

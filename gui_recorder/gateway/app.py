@@ -16,7 +16,8 @@ from fastapi.staticfiles import StaticFiles
 
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
-from gui_recorder.gateway import accounts, audit_api, auth, evidence, live, registry, sessions_api, tunnel
+from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, registry, sessions_api,
+                                  tunnel)
 from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ObjectStore
@@ -81,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     for router in (auth.router, registry.router, registry.admin, sessions_api.router, audit_api.router,
-                   tunnel.router, live.router, evidence.router):
+                   tunnel.router, live.router, evidence.router, media_api.router):
         app.include_router(router)
     # Last, so that /api and /docs win.
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

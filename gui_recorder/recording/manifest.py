@@ -17,3 +17,8 @@ def manifest_key(session_id: str) -> str:
 
 def new_manifest(session_id: str, meta: dict) -> dict:
     return {"version": 1, "session_id": session_id, "meta": meta, "segments": [], "complete": False}
+
+
+def media_key(session_id: str, name: str) -> str:
+    """Rendered media of a session (video, thumbnails, poster), beside its recording."""
+    return f"sessions/{session_id}/media/{name}"

@@ -99,7 +99,7 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Managed:
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Managed:
         proc = Managed(name, argv, self._logs, env)
         self._procs.append(proc)
         self.info.pids[name] = proc.pid
@@ -112,13 +112,29 @@ class Stack:
             if self.wanted["guacd"]:
                 self._start_guacd()
             if self.wanted["vnc"]:
-                self._start_vnc()
+                self._start_target(self._start_vnc)
             if self.wanted["rdp"]:
-                self._start_rdp()
+                self._start_target(self._start_rdp)
         except BaseException:
             self.stop()
             raise
         return self.info
+
+    def _start_target(self, start, attempts: int = 3) -> None:
+        """A desktop target, retried on a fresh display: stacks started in parallel
+        (other test runs on this machine) can race for an X display number."""
+        for attempt in range(attempts):
+            mark = len(self._procs)
+            try:
+                start()
+                return
+            except ComponentError:
+                while len(self._procs) > mark:
+                    proc = self._procs.pop()
+                    self.info.pids.pop(proc.name, None)
+                    proc.stop()
+                if attempt == attempts - 1:
+                    raise
 
     def _start_minio(self) -> None:
         port, console = free_port(), free_port()
@@ -126,7 +142,7 @@ class Stack:
         data.mkdir(parents=True, exist_ok=True)
         secret = self._minio_secret_key or secrets.token_urlsafe(18)
         info = MinioInfo(f"127.0.0.1:{port}", "gui-recorder", secret, console)
-        proc = self._spawn(
+        proc = self.spawn(
             "minio",
             [minio_binary(), "server", str(data), "--address", info.endpoint,
              "--console-address", f"127.0.0.1:{console}", "--quiet"],
@@ -138,7 +154,7 @@ class Stack:
 
     def _start_guacd(self) -> None:
         port = free_port()
-        proc = self._spawn("guacd", ["guacd", "-b", "127.0.0.1", "-l", str(port), "-f", "-L", "info"])
+        proc = self.spawn("guacd", ["guacd", "-b", "127.0.0.1", "-l", str(port), "-f", "-L", "info"])
         proc.wait_ready(lambda: checks.guacd_answers("127.0.0.1", port))
         self.info.guacd = Endpoint("127.0.0.1", port)
 
@@ -146,7 +162,7 @@ class Stack:
         # Another stack (a parallel test run) may claim the same free number first: retry.
         for attempt in range(5):
             display = f":{_free_display() + attempt * 7}"
-            proc = self._spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"])
+            proc = self.spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"])
             try:
                 proc.wait_ready(lambda: checks.x_display_owned(display, proc.pid))
                 break
@@ -155,7 +171,7 @@ class Stack:
                 proc.stop()
                 if attempt == 4:
                     raise
-        self._spawn(
+        self.spawn(
             f"{name}-xterm",
             ["xterm", "-fa", "Monospace", "-fs", "14", "-geometry", "80x24+0+0", "-title", f"demo {name}"],
             env={"DISPLAY": display},
@@ -165,7 +181,7 @@ class Stack:
     def _start_vnc(self) -> None:
         display = self._start_display("vnc")
         port, password = free_port(), secrets.token_urlsafe(6)[:8]
-        proc = self._spawn(
+        proc = self.spawn(
             "vnc-x11vnc",
             ["x11vnc", "-display", display, "-rfbport", str(port), "-localhost", "-forever", "-shared",
              "-passwd", password, "-noxdamage", "-quiet"],
@@ -182,7 +198,7 @@ class Stack:
                            check=True, capture_output=True, text=True).stdout
         )
         sam.chmod(0o600)
-        proc = self._spawn(
+        proc = self.spawn(
             "rdp-shadow",
             ["freerdp-shadow-cli", f"/port:{port}", "/bind-address:127.0.0.1", "+auth", "/sec:nla",
              f"/sam-file:{sam}"],

@@ -1,0 +1,129 @@
+"""Rendered media of a session: the video (with HTTP Range), thumbnails, poster, video facts.
+
+The render worker publishes ``video-info.json`` last, after every other
+object; until it exists the session has no video here (409: being rendered),
+so nothing half-written is ever served. Reads go to whichever tier holds the
+objects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import StreamingResponse
+
+from gui_recorder.db import User
+from gui_recorder.db.models import SESSION_VIEWER_ROLES
+from gui_recorder.errors import ConflictError, NotFoundError
+from gui_recorder.gateway import audit
+from gui_recorder.gateway.auth import client_addr, require_roles
+from gui_recorder.gateway.sessions_api import visible_session
+from gui_recorder.recording.manifest import media_key
+from gui_recorder.worker import jobs
+
+router = APIRouter(prefix="/api/sessions", tags=["media"])
+VIEWERS = require_roles(*SESSION_VIEWER_ROLES)
+RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
+
+
+def _video_info(request: Request, session_id: str) -> dict:
+    store = request.app.state.reader_store
+    try:
+        return store.get_json(media_key(session_id, "video-info.json"))
+    except NotFoundError:
+        job = jobs.job_state(request.app.state.db, "render", session_id)
+        state = job.state if job else "not queued"
+        detail = f" ({job.last_error})" if job and job.last_error else ""
+        raise ConflictError(f"the video of session {session_id} is not ready: render job {state}{detail}") from None
+
+
+async def _viewable(request: Request, user: User, session_id: str) -> dict:
+    await asyncio.to_thread(visible_session, request.app.state.db, user, session_id)
+    return await asyncio.to_thread(_video_info, request, session_id)
+
+
+@router.get("/{session_id}/video-info")
+async def video_info(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> dict:
+    """Duration, size, idle stretches and keyframe spacing of the rendered video."""
+    return await _viewable(request, user, session_id)
+
+
+@router.get("/{session_id}/video", responses={200: {"content": {"video/webm": {}}}, 206: {}})
+async def video(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> Response:
+    """The WebM video; honours `Range` so browsers seek without downloading everything."""
+    await _viewable(request, user, session_id)
+    store = request.app.state.reader_store
+    key = media_key(session_id, "video.webm")
+    size = (await asyncio.to_thread(store.stat, key)).size
+    headers = {"Accept-Ranges": "bytes", "Content-Type": "video/webm", "Cache-Control": "private, max-age=3600"}
+    range_header = request.headers.get("range")
+    if not range_header:
+        await asyncio.to_thread(audit.record_event, request.app.state.db, user.username, "video.view",
+                                session_id, client_addr(request), {})
+        return StreamingResponse(store.iter_bytes(key), headers={**headers, "Content-Length": str(size)})
+    match = RANGE.match(range_header.strip())
+    if match is None or not any(match.groups()):
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+    length = end - start + 1
+    return StreamingResponse(store.iter_bytes(key, start, length), status_code=206,
+                             headers={**headers, "Content-Length": str(length),
+                                      "Content-Range": f"bytes {start}-{end}/{size}"})
+
+
+@router.get("/{session_id}/thumbnails")
+async def thumbnails(session_id: str, request: Request, user: User = Depends(VIEWERS),
+                     t: int | None = None) -> Response:
+    """The thumbnail index (JSON); with `?t=<ms>`, the one thumbnail for that moment (JPEG)."""
+    info = await _viewable(request, user, session_id)
+    store = request.app.state.reader_store
+    index = await asyncio.to_thread(store.get_json, media_key(session_id, "thumbnails.json"))
+    if t is None:
+        index["sprite_url"] = f"/api/sessions/{session_id}/thumbnails/sprite.jpg"
+        return Response(content=_json(index), media_type="application/json")
+    items = index.get("items") or []
+    if not items:
+        raise NotFoundError(f"session {session_id} has no thumbnails")
+    best = min(items, key=lambda item: abs(item["t_ms"] - t))
+    sprite = await asyncio.to_thread(store.get_bytes, media_key(session_id, "sprite.jpg"))
+    return Response(content=_crop_jpeg(sprite, best), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=86400", "X-Thumbnail-Time": str(best["t_ms"]),
+                             "X-Video-Duration": str(info.get("duration_ms", ""))})
+
+
+@router.get("/{session_id}/thumbnails/sprite.jpg")
+async def sprite(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> Response:
+    await _viewable(request, user, session_id)
+    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes, media_key(session_id, "sprite.jpg"))
+    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get("/{session_id}/poster")
+async def poster(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> Response:
+    await _viewable(request, user, session_id)
+    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes, media_key(session_id, "poster.jpg"))
+    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+def _json(value) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _crop_jpeg(sprite: bytes, item: dict) -> bytes:
+    image = cv2.imdecode(np.frombuffer(sprite, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise NotFoundError("the thumbnail sprite cannot be decoded")
+    x, y, w, h = (int(item[k]) for k in ("x", "y", "w", "h"))
+    ok, out = cv2.imencode(".jpg", image[y:y + h, x:x + w], [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return out.tobytes()

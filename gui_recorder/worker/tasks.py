@@ -1,0 +1,107 @@
+"""The worker's tasks on one session: render its video, extract and index its text.
+
+Each task reads the recording from whichever tier holds it into a local
+temporary file, works there, and publishes its outputs only when all of them
+exist (the render task writes ``video-info.json`` last).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from gui_recorder.db import Session
+from gui_recorder.errors import NotFoundError
+from gui_recorder.protocol import Parser
+from gui_recorder.recording.manifest import media_key
+from gui_recorder.recording.reader import iter_recording
+from gui_recorder.worker.runner import Context
+
+IDLE_MS = 5000  # a stretch without drawing or input longer than this is "idle" for the player
+
+
+def fetch_recording(ctx: Context, session_id: str, target: Path) -> None:
+    spool = ctx.settings.resolved_spool_dir
+    with open(target, "wb") as out:
+        for chunk in iter_recording(ctx.reader, spool, session_id):
+            out.write(chunk)
+    if target.stat().st_size == 0:
+        raise NotFoundError(f"session {session_id} has an empty recording")
+
+
+def idle_stretches(recording: Path, idle_ms: int = IDLE_MS) -> tuple[list[list[int]], int]:
+    """Stretches (start, end offsets in ms) with no drawing and no input; and the duration."""
+    parser = Parser()
+    first = last_activity = last_ts = None
+    drawn = False
+    idle: list[list[int]] = []
+    with open(recording, "rb") as f:
+        while chunk := f.read(1 << 20):
+            for ins in parser.feed(chunk):
+                op = ins[0]
+                if op == "sync" and len(ins) > 1 and ins[1].lstrip("-").isdigit():
+                    ts = int(ins[1])
+                    first = ts if first is None else first
+                    last_ts = ts
+                    if drawn:
+                        if last_activity is not None and ts - last_activity > idle_ms:
+                            idle.append([last_activity - first, ts - first])
+                        last_activity, drawn = ts, False
+                    elif last_activity is None:
+                        last_activity = ts
+                elif op in ("key", "mouse") and len(ins) >= 4 and last_ts is not None:
+                    drawn = True  # input counts as activity at the next frame
+                elif op not in ("sync", "nop", "gr-client"):
+                    drawn = True
+    if first is None:
+        return [], 0
+    if last_activity is not None and last_ts - last_activity > idle_ms:
+        idle.append([last_activity - first, last_ts - first])
+    return idle, last_ts - first
+
+
+def render_task(ctx: Context, session_id: str) -> None:
+    from gui_recorder.render import render_recording
+
+    with tempfile.TemporaryDirectory(prefix="gr-render-") as tmp:
+        work = Path(tmp)
+        recording = work / "recording.guac"
+        fetch_recording(ctx, session_id, recording)
+        outputs = {name: work / name for name in ("video.webm", "sprite.jpg", "thumbnails.json", "poster.jpg")}
+        result = render_recording(recording, outputs["video.webm"], sprite_path=outputs["sprite.jpg"],
+                                  sprite_index_path=outputs["thumbnails.json"], poster_path=outputs["poster.jpg"])
+        idle, _ = idle_stretches(recording)
+        meta = _object_meta(ctx, session_id)
+        types = {"video.webm": "video/webm", "sprite.jpg": "image/jpeg", "thumbnails.json": "application/json",
+                 "poster.jpg": "image/jpeg"}
+        for name, path in outputs.items():
+            ctx.hot.put_file(media_key(session_id, name), path, types[name], meta)
+        info = {"duration_ms": result.duration_ms, "width": result.width, "height": result.height,
+                "frames": result.frames_encoded, "bytes": outputs["video.webm"].stat().st_size,
+                "idle": idle, "keyframe_interval_ms": getattr(result, "keyframe_interval_ms", None),
+                "unknown_instructions": dict(getattr(result, "unknown", {}) or {}),
+                "malformed_instructions": getattr(result, "malformed", 0)}
+        # Last: its presence is what makes the video visible to the API.
+        ctx.hot.put_bytes(media_key(session_id, "video-info.json"), json.dumps(info).encode(), "application/json",
+                          meta)
+    _update(ctx, session_id, video={**info, "video_key": media_key(session_id, "video.webm")})
+
+
+def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:
+    with ctx.db.session() as s:
+        row = s.get(Session, session_id)
+    if row is None:
+        return {"session": session_id, "tier": "hot"}
+    return {"session": session_id, "user": row.username, "connection": row.connection_id, "tier": "hot"}
+
+
+def _update(ctx: Context, session_id: str, **fields) -> None:
+    with ctx.db.session() as s:
+        row = s.get(Session, session_id)
+        if row is not None:
+            for name, value in fields.items():
+                setattr(row, name, value)
+
+
+TASKS = {"render": render_task}
