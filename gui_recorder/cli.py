@@ -45,14 +45,19 @@ def build_worker(settings: Settings):
     from gui_recorder.db import Database
     from gui_recorder.gateway.app import cold_store, hot_store
     from gui_recorder.storage.tiering import TieredStore
-    from gui_recorder.worker.runner import Context, Worker
+    from gui_recorder.storage.tiering import Tiering
+    from gui_recorder.worker.lifecycle import run_lifecycle
+    from gui_recorder.worker.runner import Context, Periodic, Worker
     from gui_recorder.worker.tasks import TASKS
 
     db = Database(settings)
     db.create_all()
-    hot = hot_store(settings)
+    hot, cold = hot_store(settings), cold_store(settings)
     hot.ensure_bucket()
-    return Worker(Context(settings, db, hot, TieredStore(hot, cold_store(settings))), TASKS)
+    tiering = Tiering(hot, cold)
+    lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds,
+                         lambda ctx: run_lifecycle(ctx.db, tiering, settings.hot_days, settings.retention_days))
+    return Worker(Context(settings, db, hot, TieredStore(hot, cold)), TASKS, periodic=[lifecycle])
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     cold_bucket: str = "recordings-cold"
     hot_days: int = 30
     retention_days: int = 365
+    # Capacity of each tier, for the dashboard's "full in N days" (0: unknown).
+    hot_capacity_bytes: int = 0
+    cold_capacity_bytes: int = 0
+    tiering_interval_seconds: float = 3600.0
 
     # Recording: segments are fsync'd to the spool, then uploaded.
     segment_max_bytes: int = 1 << 20

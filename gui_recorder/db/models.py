@@ -182,6 +182,18 @@ class Job(Base):
     seconds: Mapped[float | None]
 
 
+class StorageSample(Base):
+    """Bytes and objects in one tier at one moment: the history behind the capacity dashboard."""
+
+    __tablename__ = "storage_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    tier: Mapped[str] = mapped_column(String(8))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    objects: Mapped[int] = mapped_column(Integer)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 

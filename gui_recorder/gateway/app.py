@@ -16,12 +16,12 @@ from fastapi.staticfiles import StaticFiles
 
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
-from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, registry, sessions_api,
-                                  tunnel)
+from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
+                                  sessions_api, tunnel)
 from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ObjectStore
-from gui_recorder.storage.tiering import TieredStore
+from gui_recorder.storage.tiering import TieredStore, Tiering
 from gui_recorder.worker import jobs
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,10 @@ def create_app(settings: Settings) -> FastAPI:
             on_progress=lambda sid, manifest: sessions_api.recording_stored(db, sid, manifest))
         app.state.db = db
         app.state.recordings = recordings
-        app.state.reader_store = TieredStore(hot, cold_store(settings))
+        cold = cold_store(settings)
+        app.state.reader_store = TieredStore(hot, cold)
+        app.state.usage = ops_api.UsageCache(Tiering(hot, cold))
+        app.state.metrics = ops_api.metrics_registry(app)
         app.state.active = {}  # session id -> Relay, for live views and termination
         app.state.watch_tokens = live.WatchTokens()
         await recordings.start()
@@ -82,7 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     for router in (auth.router, registry.router, registry.admin, sessions_api.router, audit_api.router,
-                   tunnel.router, live.router, evidence.router, media_api.router):
+                   tunnel.router, live.router, evidence.router, media_api.router, ops_api.router):
         app.include_router(router)
     # Last, so that /api and /docs win.
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

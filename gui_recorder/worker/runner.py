@@ -32,14 +32,25 @@ class Context:
 Task = Callable[[Context, str], None]
 
 
+@dataclass
+class Periodic:
+    """Work the worker does on a schedule (the storage lifecycle), between jobs."""
+
+    name: str
+    interval_seconds: float
+    run: Callable[[Context], object]
+    next_at: float = 0.0
+
+
 class Worker:
     def __init__(self, context: Context, tasks: dict[str, Task], *, name: str | None = None,
-                 lease_seconds: float = 60.0, poll_seconds: float = 1.0):
+                 lease_seconds: float = 60.0, poll_seconds: float = 1.0, periodic: list[Periodic] | None = None):
         self.ctx = context
         self.tasks = tasks
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
+        self.periodic = periodic or []
 
     def run_once(self) -> Job | None:
         """Run at most one job; returns it (None when the queue was empty)."""
@@ -75,8 +86,19 @@ class Worker:
                 log.warning("lost the lease of job %d", job_id)
                 return
 
+    def run_periodic(self) -> None:
+        now = time.monotonic()
+        for item in self.periodic:
+            if now >= item.next_at:
+                item.next_at = now + item.interval_seconds
+                try:
+                    item.run(self.ctx)
+                except Exception:  # noqa: BLE001 - retried at the next interval
+                    log.exception("periodic %s failed", item.name)
+
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
+            self.run_periodic()
             try:
                 job = self.run_once()
             except GuiRecorderError as exc:  # e.g. the database is briefly locked or down

@@ -1,0 +1,197 @@
+"""Operations: capacity figures for the dashboard, legal hold, and Prometheus metrics.
+
+Current usage is read from the object stores themselves at request time, so
+the dashboard shows the bytes that are really in MinIO; growth is fitted to
+the samples the lifecycle job records, and the method is shown with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from gui_recorder.db import Database, Session, User
+from gui_recorder.db.models import Job, Review, StorageSample
+from gui_recorder.gateway import audit
+from gui_recorder.gateway.auth import client_addr, require_roles
+from gui_recorder.gateway.sessions_api import update_session
+from gui_recorder.storage.tiering import Tiering
+
+router = APIRouter(tags=["operations"])
+OPS = require_roles("admin", "operator")
+GROWTH_WINDOW = timedelta(days=30)
+USAGE_CACHE_SECONDS = 15.0
+
+
+class LegalHoldIn(BaseModel):
+    hold: bool
+    reason: str = Field("", max_length=500)
+
+
+@router.put("/api/sessions/{session_id}/legal-hold")
+async def legal_hold(session_id: str, body: LegalHoldIn, request: Request,
+                     user: User = Depends(require_roles("admin"))) -> dict:
+    db = request.app.state.db
+    await asyncio.to_thread(update_session, db, session_id, legal_hold=body.hold)
+    await asyncio.to_thread(audit.record_event, db, user.username, "session.legal_hold", session_id,
+                            client_addr(request), {"hold": body.hold, "reason": body.reason})
+    return {"session_id": session_id, "legal_hold": body.hold}
+
+
+def fit_growth(points: list[tuple[float, int]]) -> float | None:
+    """Least-squares slope (bytes per day) of (epoch seconds, bytes) points; None under two points."""
+    if len(points) < 2:
+        return None
+    n = len(points)
+    mx = sum(p[0] for p in points) / n
+    my = sum(p[1] for p in points) / n
+    var = sum((p[0] - mx) ** 2 for p in points)
+    if var == 0:
+        return None
+    slope = sum((p[0] - mx) * (p[1] - my) for p in points) / var
+    return slope * 86400
+
+
+def storage_report(db: Database, usage: dict, capacity: dict[str, int]) -> dict:
+    now = db.now()
+    with db.session() as s:
+        samples = s.scalars(select(StorageSample).where(StorageSample.at >= now - GROWTH_WINDOW)
+                            .order_by(StorageSample.at)).all()
+        ended = s.scalars(select(Session).where(Session.ended_at.is_not(None))).all()
+        reviewed = set(s.scalars(select(Review.session_id).distinct()))
+    tiers = {}
+    for tier in ("hot", "cold"):
+        points = [(x.at.timestamp(), x.bytes) for x in samples if x.tier == tier]
+        points.append((now.timestamp(), usage[tier]["bytes"]))
+        growth = fit_growth(points)
+        cap = capacity.get(tier) or 0
+        full_in = None
+        if cap and growth and growth > 0:
+            full_in = max(0.0, (cap - usage[tier]["bytes"]) / growth)
+        tiers[tier] = {**usage[tier], "capacity_bytes": cap or None, "growth_bytes_per_day": growth,
+                       "full_in_days": full_in, "samples": len(points)}
+    by_protocol: dict[str, list[float]] = {}
+    by_connection: dict[str, list[float]] = {}
+    for row in ended:
+        stored = (row.recording or {}).get("bytes", 0) + (row.video or {}).get("bytes", 0)
+        hours = max((row.ended_at - row.started_at).total_seconds() / 3600, 1 / 3600)
+        for bucket, key in ((by_protocol, row.protocol), (by_connection, row.connection_id)):
+            acc = bucket.setdefault(key, [0.0, 0.0])
+            acc[0] += stored
+            acc[1] += hours
+    recorded = [r for r in ended if r.status != "failed" or (r.recording or {}).get("bytes")]
+    complete = sum(1 for r in recorded if r.recording_complete)
+    return {
+        "at": now.isoformat(),
+        "tiers": tiers,
+        "history": [{"at": x.at.isoformat(), "tier": x.tier, "bytes": x.bytes, "objects": x.objects} for x in samples],
+        "bytes_per_session_hour": {
+            "by_protocol": {k: v[0] / v[1] for k, v in by_protocol.items()},
+            "by_connection": {k: v[0] / v[1] for k, v in by_connection.items()},
+        },
+        "coverage": {"sessions": len(recorded), "complete": complete,
+                     "share": complete / len(recorded) if recorded else None},
+        "review_rate": {"sessions": len(ended), "reviewed": sum(1 for r in ended if r.id in reviewed),
+                        "share": sum(1 for r in ended if r.id in reviewed) / len(ended) if ended else None},
+        "method": ("current bytes are listed from each bucket at request time; growth is the least-squares slope "
+                   "through the lifecycle job's samples of the last 30 days plus the current figure; "
+                   "full in = (capacity - used) / growth"),
+    }
+
+
+class UsageCache:
+    """Listing buckets is not free: share one reading between the dashboard and scrapes."""
+
+    def __init__(self, tiering: Tiering):
+        self.tiering = tiering
+        self._value: dict | None = None
+        self._at = 0.0
+
+    def get(self, fresh: bool = False) -> dict:
+        if fresh or self._value is None or time.monotonic() - self._at > USAGE_CACHE_SECONDS:
+            self._value, self._at = self.tiering.usage(), time.monotonic()
+        return self._value
+
+
+@router.get("/api/ops/storage")
+async def storage(request: Request, _: User = Depends(OPS)) -> dict:
+    app = request.app
+    usage = await asyncio.to_thread(app.state.usage.get, True)
+    settings = app.state.settings
+    return await asyncio.to_thread(storage_report, app.state.db, usage,
+                                   {"hot": settings.hot_capacity_bytes, "cold": settings.cold_capacity_bytes})
+
+
+class GatewayCollector:
+    """Prometheus metrics computed at scrape time from the live state."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def collect(self):
+        state = self.app.state
+        yield GaugeMetricFamily("gr_active_sessions", "Sessions being relayed now", value=len(state.active))
+        recordings = state.recordings
+        yield GaugeMetricFamily("gr_spool_bytes", "Bytes waiting in the local recording spool",
+                                value=recordings.spool.size_bytes())
+        yield GaugeMetricFamily("gr_upload_lag_seconds", "Age of the oldest segment not yet uploaded",
+                                value=recordings.uploader.lag_seconds())
+        yield CounterMetricFamily("gr_recording_bytes_uploaded", "Recording bytes uploaded by this gateway",
+                                  value=recordings.uploader.uploaded_bytes)
+        usage = state.usage.get()
+        tier_bytes = GaugeMetricFamily("gr_tier_bytes", "Bytes stored per tier", labels=["tier"])
+        tier_objects = GaugeMetricFamily("gr_tier_objects", "Objects stored per tier", labels=["tier"])
+        for tier, figures in usage.items():
+            tier_bytes.add_metric([tier], figures["bytes"])
+            tier_objects.add_metric([tier], figures["objects"])
+        yield tier_bytes
+        yield tier_objects
+        db: Database = state.db
+        now = db.now()
+        with db.session() as s:
+            depth = s.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state)).all()
+            oldest = dict(s.execute(select(Job.kind, func.min(Job.created_at)).where(Job.state == "queued")
+                                    .group_by(Job.kind)).all())
+            seconds = dict(s.execute(select(Job.kind, func.coalesce(func.sum(Job.seconds), 0.0))
+                                     .where(Job.state == "done").group_by(Job.kind)).all())
+            failures = s.scalar(select(func.count()).select_from(Session)
+                                .where(Session.end_reason.like("recording failed%"))) or 0
+            incomplete = s.scalar(select(func.count()).select_from(Session)
+                                  .where(Session.ended_at.is_not(None), Session.status != "failed",
+                                         Session.recording_complete.is_(False))) or 0
+        queue = GaugeMetricFamily("gr_worker_queue", "Worker jobs by kind and state", labels=["kind", "state"])
+        for kind, job_state, n in depth:
+            queue.add_metric([kind, job_state], n)
+        yield queue
+        lag = GaugeMetricFamily("gr_worker_lag_seconds", "Age of the oldest queued job", labels=["kind"])
+        for kind, created in oldest.items():
+            lag.add_metric([kind], (now - created).total_seconds())
+        yield lag
+        busy = CounterMetricFamily("gr_worker_seconds", "Seconds spent on finished jobs (render, index = OCR)",
+                                   labels=["kind"])
+        for kind, total in seconds.items():
+            busy.add_metric([kind], float(total))
+        yield busy
+        yield CounterMetricFamily("gr_recording_failures", "Sessions ended because their recording failed",
+                                  value=failures)
+        yield GaugeMetricFamily("gr_recordings_incomplete", "Ended sessions whose recording is not complete",
+                                value=incomplete)
+
+
+def metrics_registry(app) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(GatewayCollector(app))
+    return registry
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
