@@ -74,6 +74,34 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from gui_recorder.db import Database
+    from gui_recorder.gateway.app import hot_store
+    from gui_recorder.recording.importer import import_directory
+    from gui_recorder.worker import jobs
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        print(f"gui-recorder: {directory} is not a directory", file=sys.stderr)
+        return 2
+    settings = Settings()
+    db = Database(settings)
+    db.create_all()
+
+    def queue(session_id: str) -> None:
+        for kind in jobs.KINDS:
+            jobs.enqueue(db, kind, session_id)
+
+    results = import_directory(db, hot_store(settings), directory, on_imported=queue)
+    for r in results:
+        print(f"{r.status:8} {r.path}" + (f"  session {r.session_id}" if r.session_id else "")
+              + (f"  ({r.detail})" if r.detail else ""))
+    imported = sum(r.status == "imported" for r in results)
+    print(f"{imported} imported, {sum(r.status == 'already' for r in results)} already there, "
+          f"{sum(r.status == 'skipped' for r in results)} skipped; rendering and indexing are queued")
+    return 0
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as GUI_RECORDER_* variables, for a child process (the dev worker)."""
     env = {}
@@ -169,7 +197,7 @@ def _seed_demo(settings: Settings, info, accounts: dict[str, str]) -> list[dict]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gui-recorder", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole stack with demo targets in the foreground")
@@ -179,6 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = sub.add_parser("worker", help="render and index recorded sessions (background jobs)")
     worker.set_defaults(func=cmd_worker)
+
+    importer = sub.add_parser("import", help="ingest a directory of recordings written by guacd (recording-path)")
+    importer.add_argument("directory")
+    importer.set_defaults(func=cmd_import)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

@@ -156,3 +156,45 @@ async def drive_session(gateway, connection_id: str, text: str = "", seconds: fl
             assert time.monotonic() < deadline, "the recording did not complete"
             await asyncio.sleep(0.2)
     return session_id
+
+
+async def record_with_guacd(stack, directory: Path, name: str, text: str = "", seconds: float = 3.0,
+                            protocol: str = "vnc") -> Path:
+    """A recording written by real guacd itself (`recording-path`), as Guacamole deployments have."""
+    import asyncio
+
+    from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
+    from gui_recorder.protocol import encode
+
+    target = stack.vnc if protocol == "vnc" else stack.rdp
+    params = {**target.guacd_parameters(), "recording-path": str(directory), "recording-name": name,
+              "create-recording-path": "true", "recording-include-keys": "true"}
+    conn = await open_guacd(stack.guacd.host, stack.guacd.port, ConnectionDefinition(protocol, params),
+                            ClientInfo(1024, 768))
+
+    async def pump():
+        while batch := await conn.read():
+            for ins in batch:
+                if ins[0] == "sync":
+                    await conn.send(("sync", ins[1]))
+
+    reader = asyncio.create_task(pump())
+    await asyncio.sleep(1.0)
+    for ch in text:
+        keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
+        await conn.send_raw((encode(("key", keysym, "1")) + encode(("key", keysym, "0"))).encode())
+        await asyncio.sleep(0.03)
+    await asyncio.sleep(seconds)
+    reader.cancel()
+    await conn.close()
+    path = directory / name
+    # guacd finishes writing when its connection is torn down: wait for the size to settle.
+    size, stable = -1, 0
+    for _ in range(100):
+        now = path.stat().st_size if path.exists() else -1
+        stable = stable + 1 if now == size and now > 0 else 0
+        if stable >= 5:
+            break
+        size = now
+        await asyncio.sleep(0.1)
+    return path
