@@ -100,9 +100,13 @@ def gateway(stack, tmp_path_factory) -> Gateway:
     thread.join(30)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's real Chromium, headless, driven by Playwright."""
+    """Debian's real Chromium, headless, driven by Playwright.
+
+    Module-scoped: Playwright's sync API keeps its event loop marked running in
+    this thread while it is open, which would break the async tests of other modules.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
