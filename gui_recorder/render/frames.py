@@ -1,0 +1,88 @@
+"""Frames of a recording: the display after each `sync`, with what changed and when."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gui_recorder.errors import ProtocolError
+from gui_recorder.protocol import Instruction, Parser
+from gui_recorder.render.display import Display, Rect
+
+READ_CHUNK = 1 << 20
+
+
+@dataclass
+class StreamReport:
+    """What reading a recording found besides frames."""
+
+    instructions: int = 0
+    truncated: str | None = None  # why the stream ended early (render kept everything before)
+    syncs: int = 0
+    first_ts: int | None = None
+    last_ts: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def read_instructions(source: bytes | str | Path | Iterable[bytes], report: StreamReport) -> Iterator[Instruction]:
+    """Instructions of a recording; a recording cut mid-instruction (guacd killed) ends cleanly."""
+    parser = Parser()
+    if isinstance(source, (bytes, bytearray)):
+        chunks: Iterable[bytes] = [bytes(source)]
+    elif isinstance(source, (str, Path)):
+        chunks = file_chunks(Path(source))
+    else:
+        chunks = source
+    try:
+        for chunk in chunks:
+            for ins in parser.feed(chunk):
+                report.instructions += 1
+                yield ins
+        parser.close()
+    except ProtocolError as exc:
+        report.truncated = str(exc)
+
+
+def file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        while chunk := f.read(READ_CHUNK):
+            yield chunk
+
+
+def sync_timestamp(ins: Instruction) -> int | None:
+    if ins[0] == "sync" and len(ins) > 1:
+        try:
+            return int(ins[1])
+        except ValueError:
+            return None
+    return None
+
+
+def iter_frames(instructions: Iterable[Instruction], display: Display | None = None,
+                report: StreamReport | None = None) -> Iterator[tuple[int, np.ndarray, list[Rect]]]:
+    """(offset ms from the first frame, frame BGR, dirty rectangles) at every `sync`.
+
+    The frame is composed only when something changed; otherwise the previous
+    array is yielded again (callers must not modify it).
+    """
+    display = display or Display()
+    report = report or StreamReport()
+    frame = None
+    for ins in instructions:
+        ts = sync_timestamp(ins)
+        if ts is None:
+            display.apply(ins)
+            continue
+        report.syncs += 1
+        if report.first_ts is None:
+            report.first_ts = ts
+        report.last_ts = ts
+        dirty = display.take_dirty()
+        if display.width == 0 or display.height == 0:
+            continue
+        if dirty or frame is None or frame.shape[:2] != (display.height, display.width):
+            frame = display.frame()
+        yield ts - report.first_ts, frame, dirty
