@@ -57,7 +57,8 @@ def build_worker(settings: Settings):
     tiering = Tiering(hot, cold)
     lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds,
                          lambda ctx: run_lifecycle(ctx.db, tiering, settings.hot_days, settings.retention_days))
-    return Worker(Context(settings, db, hot, TieredStore(hot, cold)), TASKS, periodic=[lifecycle])
+    return Worker(Context(settings, db, hot, TieredStore(hot, cold)), TASKS, periodic=[lifecycle],
+                  lease_seconds=settings.worker_lease_seconds)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     cold_capacity_bytes: int = 0
     tiering_interval_seconds: float = 3600.0
 
+    # Background worker: a job whose lease lapses (its worker died) is taken again.
+    worker_lease_seconds: float = 60.0
+
     # Recording: segments are fsync'd to the spool, then uploaded.
     segment_max_bytes: int = 1 << 20
     segment_max_seconds: float = 10.0

@@ -202,3 +202,43 @@ async def record_with_guacd(stack, directory: Path, name: str, text: str = "", s
         size = now
         await asyncio.sleep(0.1)
     return path
+
+
+@pytest.fixture(scope="session")
+def worker(gateway):
+    """A real `gui-recorder worker` process on the gateway's database and buckets."""
+    import subprocess
+    import sys
+
+    from gui_recorder.cli import settings_env
+
+    log = open(Path(gateway.settings.var_dir) / "worker.log", "ab")
+    env = {**os.environ, **settings_env(gateway.settings), "GUI_RECORDER_WORKER_LEASE_SECONDS": "5",
+           "GUI_RECORDER_TIERING_INTERVAL_SECONDS": "1000000"}
+    proc = subprocess.Popen([sys.executable, "-m", "gui_recorder.cli", "worker"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    yield proc
+    proc.terminate()
+    proc.wait(30)
+    log.close()
+
+
+def wait_for(check, timeout: float = 120, interval: float = 0.5, what: str = "condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval)
+
+
+def run_async(coro):
+    """Run a coroutine from a sync test that holds the Playwright browser (its loop owns this thread)."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()

@@ -1,0 +1,129 @@
+"""Ended sessions get a seekable video from the real worker; a killed worker's job is retried."""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+
+from conftest import drive_session, record_with_guacd, run_async, wait_for
+from gui_recorder.cli import settings_env
+from gui_recorder.db import Database
+from gui_recorder.gateway.app import hot_store
+from gui_recorder.recording.importer import import_file
+from gui_recorder.recording.manifest import media_key
+from gui_recorder.render import Display, StreamReport, iter_frames, read_instructions
+from gui_recorder.settings import Settings
+from gui_recorder.worker import jobs
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255 ** 2 / mse)
+
+
+def frame_at(recording: bytes, offset_ms: int) -> np.ndarray:
+    """The exact frame shown at ``offset_ms`` (the last frame at or before it)."""
+    shown = None
+    for offset, frame, _ in iter_frames(read_instructions(recording, StreamReport()), Display()):
+        if offset > offset_ms:
+            break
+        shown = frame.copy()
+    return shown
+
+
+def test_ended_session_gets_a_video_that_seeks_in_chromium(gateway, worker, browser, artifacts):
+    session_id = run_async(drive_session(gateway, "demo-vnc", "echo video-check\nls -la /usr\n", seconds=6))
+    with gateway.api("auditor") as auditor:
+        info = wait_for(lambda: auditor.get(f"/api/sessions/{session_id}/video-info").status_code == 200
+                        and auditor.get(f"/api/sessions/{session_id}/video-info").json(), what="the render job")
+        recording = auditor.get(f"/api/sessions/{session_id}/recording").content
+        ranged = auditor.get(f"/api/sessions/{session_id}/video", headers={"Range": "bytes=0-99"})
+        assert ranged.status_code == 206 and len(ranged.content) == 100
+        assert ranged.headers["content-range"].startswith("bytes 0-99/")
+        assert auditor.get(f"/api/sessions/{session_id}/video", headers={"Range": "bytes=99999999-"}).status_code == 416
+        thumbs = auditor.get(f"/api/sessions/{session_id}/thumbnails").json()
+        assert thumbs["items"] and thumbs["sprite_url"].endswith("sprite.jpg")
+        one = auditor.get(f"/api/sessions/{session_id}/thumbnails", params={"t": 3000})
+        assert one.headers["content-type"] == "image/jpeg" and one.content[:2] == b"\xff\xd8"
+        assert auditor.get(f"/api/sessions/{session_id}/poster").content[:2] == b"\xff\xd8"
+        row = auditor.get(f"/api/sessions/{session_id}").json()
+    with gateway.api("vendor") as vendor:
+        assert vendor.get(f"/api/sessions/{session_id}/video").status_code == 403
+    assert abs(info["duration_ms"] - row["recording"]["duration_ms"]) <= 40, "video lasts the session"
+
+    middle = info["duration_ms"] // 2
+    expected = frame_at(recording, middle)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(gateway.url)
+    page.fill("#username", "auditor")
+    page.fill("#password", gateway.accounts["auditor"])
+    page.click("#login-submit")
+    page.wait_for_function("document.body.dataset.view === 'connections'")
+    data_url = page.evaluate(
+        """async ([id, t]) => {
+            const video = document.createElement('video');
+            video.muted = true;
+            video.src = `api/sessions/${id}/video`;
+            document.body.appendChild(video);
+            await new Promise((ok, fail) => { video.onloadeddata = ok; video.onerror = () => fail(video.error); });
+            await new Promise((ok) => { video.onseeked = ok; video.currentTime = t / 1000; });
+            const canvas = document.createElement('canvas');
+            canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+            canvas.getContext('2d').drawImage(video, 0, 0);
+            return canvas.toDataURL('image/png');
+        }""",
+        [session_id, middle],
+    )
+    context.close()
+    shown = cv2.imdecode(np.frombuffer(base64.b64decode(data_url.split(",", 1)[1]), np.uint8), cv2.IMREAD_COLOR)
+    cv2.imwrite(str(artifacts / "video-seek-middle-chromium.png"), shown)
+    cv2.imwrite(str(artifacts / "video-seek-middle-expected.png"), expected)
+    shown = shown[: expected.shape[0], : expected.shape[1]]
+    assert psnr(shown, expected) >= 30, psnr(shown, expected)
+
+
+def test_killed_worker_leaves_its_job_to_be_retried(stack, tmp_path):
+    settings = Settings(var_dir=tmp_path / "var", secret_key="k" * 32, s3_endpoint=stack.minio.endpoint,
+                        s3_access_key=stack.minio.access_key, s3_secret_key=stack.minio.secret_key,
+                        hot_bucket="kill-test", worker_lease_seconds=2, tiering_interval_seconds=1e6)
+    db = Database(settings)
+    db.create_all()
+    long = run_async(record_with_guacd(stack, tmp_path / "rec", "busy", "ls -laR /usr/lib\n", seconds=8))
+    imported = import_file(db, hot_store(settings), long)
+    jobs.enqueue(db, "render", imported.session_id)
+    env = {**os.environ, **settings_env(settings)}
+
+    def start_worker():
+        return subprocess.Popen([sys.executable, "-m", "gui_recorder.cli", "worker"], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    first = start_worker()
+    try:
+        wait_for(lambda: (job := jobs.job_state(db, "render", imported.session_id)) and job.state == "running",
+                 timeout=60, interval=0.05, what="the first worker to take the job")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        job = jobs.job_state(db, "render", imported.session_id)
+        assert job.state == "running", "killed mid-render"
+        assert not hot_store(settings).exists(media_key(imported.session_id, "video-info.json")), \
+            "nothing half-done is published"
+    finally:
+        if first.poll() is None:
+            first.kill()
+    second = start_worker()
+    try:
+        done = wait_for(lambda: (job := jobs.job_state(db, "render", imported.session_id)) and job.state == "done"
+                        and job, timeout=120, what="the retried job")
+        assert done.attempts == 2
+        info = hot_store(settings).get_json(media_key(imported.session_id, "video-info.json"))
+        assert info["duration_ms"] > 7000
+    finally:
+        second.terminate()
+        second.wait(30)
