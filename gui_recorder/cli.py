@@ -15,12 +15,21 @@ import signal
 import sys
 from pathlib import Path
 
-from gui_recorder.errors import GuiRecorderError
+from gui_recorder.errors import ConfigError, GuiRecorderError
 from gui_recorder.settings import Settings
 
 log = logging.getLogger("gui_recorder")
 
 DEMO_ROLES = ("admin", "operator", "vendor", "auditor")
+
+
+def load_settings(args: argparse.Namespace) -> Settings:
+    """GUI_RECORDER_* variables, or the file given with --env-file (the dev stack writes one)."""
+    if getattr(args, "env_file", None):
+        if not Path(args.env_file).is_file():
+            raise ConfigError(f"no settings file {args.env_file}")
+        return Settings(_env_file=args.env_file)
+    return Settings()
 
 
 def _serve(settings: Settings) -> None:
@@ -34,7 +43,7 @@ def _serve(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings = Settings()
+    settings = load_settings(args)
     if args.port:
         settings.port = args.port
     _serve(settings)
@@ -64,7 +73,7 @@ def build_worker(settings: Settings):
 def cmd_worker(args: argparse.Namespace) -> int:
     import threading
 
-    worker = build_worker(Settings())
+    worker = build_worker(load_settings(args))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("worker %s waiting for jobs (%s)", worker.name, ", ".join(worker.tasks))
@@ -85,7 +94,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         print(f"gui-recorder: {directory} is not a directory", file=sys.stderr)
         return 2
-    settings = Settings()
+    settings = load_settings(args)
     db = Database(settings)
     db.create_all()
 
@@ -100,6 +109,60 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = sum(r.status == "imported" for r in results)
     print(f"{imported} imported, {sum(r.status == 'already' for r in results)} already there, "
           f"{sum(r.status == 'skipped' for r in results)} skipped; rendering and indexing are queued")
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    import time
+
+    from gui_recorder.render import render_recording
+
+    size = None
+    if args.size:
+        try:
+            w, h = (int(v) for v in args.size.lower().split("x"))
+            size = (w, h)
+        except ValueError:
+            print(f"gui-recorder: --size wants WIDTHxHEIGHT, not {args.size!r}", file=sys.stderr)
+            return 2
+    out = Path(args.output)
+    started = time.monotonic()
+
+    def bar(fraction: float) -> None:
+        filled = int(fraction * 40)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (40 - filled)}] {fraction * 100:5.1f}%")
+        sys.stderr.flush()
+
+    stem = out.with_suffix("")
+    result = render_recording(Path(args.recording), out, size=size,
+                              sprite_path=stem.with_name(stem.name + "-sprite.jpg"),
+                              sprite_index_path=stem.with_name(stem.name + "-sprite.json"),
+                              poster_path=stem.with_name(stem.name + "-poster.jpg"),
+                              progress=None if args.quiet else bar)
+    elapsed = time.monotonic() - started
+    if not args.quiet:
+        sys.stderr.write("\n")
+    print(f"{out}: {result.width}x{result.height}, {result.duration_ms / 1000:.1f} s, "
+          f"{result.frames_encoded} frames, {result.bytes_written / 1e6:.2f} MB, "
+          f"rendered in {elapsed:.1f} s ({result.duration_ms / 1000 / max(elapsed, 1e-9):.0f}x real time)")
+    if result.unknown or result.malformed:
+        print(f"skipped: unknown {result.unknown}, malformed {result.malformed}")
+    if result.truncated:
+        print(f"the recording ends early ({result.truncated}); everything before it was rendered")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from gui_recorder.index import search_command
+
+    def when(value: str | None):
+        return datetime.fromisoformat(value) if value else None
+
+    print(search_command(load_settings(args), args.query, user=args.user, connection=args.connection,
+                         since=when(args.since), until=when(args.until), source=args.source, as_json=args.json,
+                         limit=args.limit))
     return 0
 
 
@@ -173,6 +236,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
                          for role, pw in kept["accounts"].items()],
             "connections": connections,
         }
+        env_file = var_dir / "gui-recorder.env"
+        env_file.touch(mode=0o600)
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in settings_env(settings).items()))
         stack_json = var_dir / "stack.json"
         stack_json.touch(mode=0o600)
         stack_json.write_text(json.dumps(described, indent=2))
@@ -180,7 +246,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         for account in described["accounts"]:
             print(f"  {account['role']:9} {account['username']:9} password {account['password']}")
         print(f"\ndemo connections: {', '.join(c['id'] for c in connections)}")
-        print(f"details: {stack_json}   (Ctrl-C stops everything)\n", flush=True)
+        print(f"details: {stack_json}   (Ctrl-C stops everything)")
+        print(f"other commands on this stack: gui-recorder --env-file {env_file} search|import|render ...\n",
+              flush=True)
         _serve(settings)
     except KeyboardInterrupt:
         pass
@@ -199,6 +267,7 @@ def _seed_demo(settings: Settings, info, accounts: dict[str, str]) -> list[dict]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
+    parser.add_argument("--env-file", help="read settings from this file (e.g. var/dev/gui-recorder.env)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole stack with demo targets in the foreground")
@@ -209,9 +278,27 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="render and index recorded sessions (background jobs)")
     worker.set_defaults(func=cmd_worker)
 
+    render = sub.add_parser("render", help="render a recording (ours or guacd's own) to WebM video")
+    render.add_argument("recording")
+    render.add_argument("output", help="the .webm to write (sprite, index and poster go beside it)")
+    render.add_argument("--size", help="scale to WIDTHxHEIGHT")
+    render.add_argument("--quiet", action="store_true", help="no progress bar")
+    render.set_defaults(func=cmd_render)
+
     importer = sub.add_parser("import", help="ingest a directory of recordings written by guacd (recording-path)")
     importer.add_argument("directory")
     importer.set_defaults(func=cmd_import)
+
+    search = sub.add_parser("search", help="search typed and on-screen text across sessions")
+    search.add_argument("query", help='words, "a phrase", prefix*')
+    search.add_argument("--user")
+    search.add_argument("--connection")
+    search.add_argument("--since", help="ISO date/time")
+    search.add_argument("--until", help="ISO date/time")
+    search.add_argument("--source", choices=["typed", "screen"])
+    search.add_argument("--limit", type=int, default=50)
+    search.add_argument("--json", action="store_true")
+    search.set_defaults(func=cmd_search)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

@@ -17,7 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
-                                  sessions_api, tunnel)
+                                  search_api, sessions_api, tunnel)
+from gui_recorder.index import SearchIndex
 from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ObjectStore
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.reader_store = TieredStore(hot, cold)
         app.state.usage = ops_api.UsageCache(Tiering(hot, cold))
         app.state.metrics = ops_api.metrics_registry(app)
+        app.state.search_index = SearchIndex.from_settings(settings)
+        app.state.text_timeline = lambda sid: [e.to_dict() for e in app.state.search_index.session_text(sid)]
         app.state.active = {}  # session id -> Relay, for live views and termination
         app.state.watch_tokens = live.WatchTokens()
         await recordings.start()
@@ -70,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             for relay in list(app.state.active.values()):
                 relay.end_for_shutdown()
             await recordings.stop()
+            app.state.search_index.close()
             db.dispose()
 
     app = FastAPI(title="gui-recorder", version="0.1.0", lifespan=lifespan,
@@ -85,7 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     for router in (auth.router, registry.router, registry.admin, sessions_api.router, audit_api.router,
-                   tunnel.router, live.router, evidence.router, media_api.router, ops_api.router):
+                   tunnel.router, live.router, evidence.router, media_api.router, ops_api.router,
+                   search_api.router):
         app.include_router(router)
     # Last, so that /api and /docs win.
     app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")

@@ -88,6 +88,27 @@ def render_task(ctx: Context, session_id: str) -> None:
     _update(ctx, session_id, video={**info, "video_key": media_key(session_id, "video.webm")})
 
 
+def index_task(ctx: Context, session_id: str) -> None:
+    """Typed lines and screen text (OCR) of the whole session, replacing any live-indexed text."""
+    from datetime import UTC, datetime
+
+    from gui_recorder.index import SearchIndex, SessionMeta
+    from gui_recorder.text.ocr import extract_text
+
+    with ctx.db.session() as s:
+        row = s.get(Session, session_id)
+    if row is None:
+        raise NotFoundError(f"no session {session_id}")
+    started = datetime.fromtimestamp(row.wall_start / 1000, UTC) if row.wall_start else row.started_at
+    meta = SessionMeta(session_id, row.username, row.connection_id, row.protocol, started)
+    with tempfile.TemporaryDirectory(prefix="gr-index-") as tmp:
+        recording = Path(tmp) / "recording.guac"
+        fetch_recording(ctx, session_id, recording)
+        result = extract_text(recording)
+    with SearchIndex.from_settings(ctx.settings) as index:
+        index.index_session(meta, result.typed, result.screen)
+
+
 def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:
     with ctx.db.session() as s:
         row = s.get(Session, session_id)
@@ -104,4 +125,4 @@ def _update(ctx: Context, session_id: str, **fields) -> None:
                 setattr(row, name, value)
 
 
-TASKS = {"render": render_task}
+TASKS = {"render": render_task, "index": index_task}
