@@ -17,7 +17,9 @@ them into a status code, a close code or an exit code::
     ├── NotFoundError          no such object                         (HTTP 404)
     ├── ConflictError          the object already exists              (HTTP 409)
     ├── DatabaseError          the database is unreachable or locked  (HTTP 503)
-    └── RenderError            a recording cannot be rendered
+    ├── RenderError            a recording cannot be rendered
+    ├── OcrError               the OCR engine (tesseract) failed or is missing
+    └── SearchQueryError       a search query is empty or over the limits (HTTP 400)
 """
 
 from __future__ import annotations
@@ -103,3 +105,13 @@ class DatabaseError(GuiRecorderError):
 
 class RenderError(GuiRecorderError):
     pass
+
+
+class OcrError(GuiRecorderError):
+    """The OCR engine failed (translated from pytesseract at the adapter)."""
+
+
+class SearchQueryError(GuiRecorderError):
+    """A search query has no searchable term or exceeds the limits."""
+
+    http_status = 400

@@ -1,0 +1,163 @@
+"""The OCR engine seam and its tesseract adapter.
+
+``OcrEngine`` is the small protocol the region logic calls; unit tests inject
+a fast fake, accuracy tests and production use ``TesseractEngine`` (real
+tesseract 5.3 through pytesseract). pytesseract's errors are translated into
+``OcrError`` here, at the adapter (STYLE.md, practice 7).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from gui_recorder.errors import OcrError
+
+# Larger crops are refused: a region is at most a screen (limits on input).
+MAX_REGION_PIXELS = 4096 * 4096
+_HAS_WORD = re.compile(r"\w")
+
+
+@dataclass(frozen=True)
+class OcrLine:
+    """A line of text read in an image; the box is in the image's pixels."""
+
+    text: str
+    x: int
+    y: int
+    w: int
+    h: int
+    confidence: float  # mean word confidence, 0-100
+
+
+class OcrEngine(Protocol):
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        """Lines of text in ``image`` (H, W, 3 BGR or H, W gray), boxes in its pixels."""
+        ...
+
+
+def prepare(image: np.ndarray, scale: float) -> np.ndarray:
+    """Grayscale, dark-on-light, upscaled: what tesseract reads best.
+
+    Screen fonts are 8-13 px high, tesseract's sweet spot is ~30 px caps, so we
+    scale 2-3x (cubic keeps strokes smooth). Light text on a dark background
+    (terminals, dark themes) is inverted: tesseract's models expect dark ink.
+    """
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    if float(np.median(gray)) < 128:
+        gray = 255 - gray
+    if scale != 1:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    # A white border: glyphs touching the crop edge are otherwise often lost.
+    return cv2.copyMakeBorder(gray, 10, 10, 10, 10, cv2.BORDER_CONSTANT, value=255)
+
+
+# Text rows about this tall (glyphs plus a little space) read best; measured
+# on xterm 14 pt and Tk/DejaVu 9 pt: 2x for the first, 3x for the second.
+TARGET_ROW_PX = 48.0
+MIN_SCALE, MAX_SCALE = 1.5, 3.0
+
+
+def auto_scale(image: np.ndarray) -> float:
+    from gui_recorder.text.regions import text_rows
+
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    heights = [h for _x, _y, _w, h in text_rows(gray)]
+    if not heights:
+        return 2.5
+    return float(min(MAX_SCALE, max(MIN_SCALE, TARGET_ROW_PX / float(np.median(heights)))))
+
+
+class TesseractEngine:
+    """tesseract via pytesseract, one subprocess per region.
+
+    ``psm`` 11 (sparse text) finds scattered UI labels and terminal lines
+    alike; ``min_confidence`` drops the noise tesseract reads in icons.
+    ``scale=None`` picks the scale from the height of the image's text rows
+    (see ``auto_scale``): small UI fonts get 3x, big terminal fonts ~2x, and
+    tesseract's cost grows with the pixels it is given.
+    """
+
+    def __init__(self, lang: str = "eng", scale: float | None = None, psm: int = 11,
+                 min_confidence: float = 40.0, timeout_s: float = 30.0):
+        import pytesseract
+
+        self._pt = pytesseract
+        self.lang, self.scale, self.psm = lang, scale, psm
+        self.min_confidence, self.timeout_s = min_confidence, timeout_s
+        # tesseract's OpenMP threads fight over our 2 cores for a small crop:
+        # one thread each is faster overall (tesseract's own advice for batches).
+        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        if image.size == 0:
+            return []
+        if image.shape[0] * image.shape[1] > MAX_REGION_PIXELS:
+            raise OcrError(f"region of {image.shape[1]}x{image.shape[0]} pixels is too large to OCR")
+        scale = self.scale or auto_scale(image)
+        prepared = prepare(image, scale)
+        try:
+            data = self._pt.image_to_data(prepared, lang=self.lang, config=f"--psm {self.psm} -c tessedit_do_invert=0",
+                                          output_type=self._pt.Output.DICT, timeout=self.timeout_s)
+        except self._pt.TesseractNotFoundError as exc:
+            raise OcrError("tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-eng)") from exc
+        except (self._pt.TesseractError, RuntimeError, OSError) as exc:
+            raise OcrError(f"tesseract failed on a {image.shape[1]}x{image.shape[0]} region: {exc}") from exc
+        return self._lines(data, scale)
+
+    def _lines(self, data: dict, s: float) -> list[OcrLine]:
+        words = []
+        for i, word in enumerate(data["text"]):
+            word = word.strip()
+            conf = float(data["conf"][i])
+            if not word or conf < self.min_confidence or not _HAS_WORD.search(word):
+                continue
+            words.append((data["left"][i], data["top"][i], data["width"][i], data["height"][i], word, conf))
+        border = 10
+        return [OcrLine(" ".join(w[4] for w in line),
+                        max(0, round((line[0][0] - border) / s)),
+                        max(0, round((min(w[1] for w in line) - border) / s)),
+                        max(1, round((max(w[0] + w[2] for w in line) - line[0][0]) / s)),
+                        max(1, round((max(w[1] + w[3] for w in line) - min(w[1] for w in line)) / s)),
+                        sum(w[5] for w in line) / len(line))
+                for line in group_lines(words)]
+
+
+def group_lines(words: list[tuple]) -> list[list[tuple]]:
+    """Words (left, top, width, height, ...) -> lines, each sorted left to right.
+
+    Sparse-text mode reports scattered words as separate blocks; we rebuild
+    lines ourselves: words overlapping vertically by half their height are on
+    one row, and a gap wider than three heights (a column gap) starts a new line.
+    Lines make phrase search work ("echo amber falcon").
+    """
+    rows: list[list[tuple]] = []
+    for word in sorted(words, key=lambda w: (w[1] + w[3] / 2, w[0])):
+        middle = word[1] + word[3] / 2
+        for row in rows:
+            top = min(w[1] for w in row)
+            bottom = max(w[1] + w[3] for w in row)
+            if top <= middle <= bottom or abs((top + bottom) / 2 - middle) < word[3] / 2:
+                row.append(word)
+                break
+        else:
+            rows.append([word])
+    lines: list[list[tuple]] = []
+    for row in rows:
+        row.sort(key=lambda w: w[0])
+        height = max(w[3] for w in row)
+        current = [row[0]]
+        for word in row[1:]:
+            previous = current[-1]
+            if word[0] - (previous[0] + previous[2]) > 3 * height:
+                lines.append(current)
+                current = [word]
+            else:
+                current.append(word)
+        lines.append(current)
+    return lines
