@@ -7,7 +7,7 @@ ROOT=$(pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(xvfb x11vnc xterm xdotool x11-utils imagemagick freerdp2-shadow-x11 winpr-utils
-  tesseract-ocr tesseract-ocr-eng chromium fonts-dejavu-core tk python3-tk)
+  tesseract-ocr tesseract-ocr-eng chromium fonts-dejavu-core tk python3-tk postgresql-15)
 GUACD_PACKAGES=(guacd libguac-client-rdp0 libguac-client-vnc0 libguac-client-ssh0)
 
 missing=()
@@ -32,6 +32,9 @@ Pin-Priority: 100
 PIN
   fi
   export DEBIAN_FRONTEND=noninteractive
+  # Packages must not start their own daemons (guacd, PostgreSQL): we start what we need, by PID.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
   # pkg/bullseye (not -t bullseye): only guacd comes from bullseye, its libraries

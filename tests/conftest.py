@@ -194,10 +194,10 @@ async def record_with_guacd(stack, directory: Path, name: str, text: str = "", s
     path = directory / name
     # guacd finishes writing when its connection is torn down: wait for the size to settle.
     size, stable = -1, 0
-    for _ in range(100):
+    for _ in range(300):
         now = path.stat().st_size if path.exists() else -1
         stable = stable + 1 if now == size and now > 0 else 0
-        if stable >= 5:
+        if stable >= 15:
             break
         size = now
         await asyncio.sleep(0.1)

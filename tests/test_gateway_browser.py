@@ -141,6 +141,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
     page.screenshot(path=str(artifacts / f"browser-{connection_id}-replay.png"))
     context.close()
     assert played["duration"] == duration_ms and played["duration"] > 3000
-    assert played["position"] == played["duration"], played
+    # The player's position may pass the last frame by the milliseconds its timer took.
+    assert played["duration"] <= played["position"] <= played["duration"] + 100, played
     assert played["wall"] >= played["duration"] * 0.9, "played in real time, not skipped"
     assert played["width"] > 0 and played["height"] > 0

@@ -78,6 +78,11 @@ def test_chords_and_named_keys_are_readable_tokens():
     assert texts(decode_keys(k.out)) == ["<Ctrl+C><Alt+F4><Win+R><Tab><Esc><Up><F5><Ctrl+Shift+T><Ctrl+Enter>"]
 
 
+def test_shift_on_named_keys_is_shown():
+    k = Keys().down(SHIFT).tap(0xFE20).tap(0xFFFF).up(SHIFT).tap(0xFF09)
+    assert texts(decode_keys(k.out)) == ["<Shift+Tab><Shift+Del><Tab>"]
+
+
 def test_win_alone_opens_the_start_menu():
     assert texts(decode_keys(Keys().tap(SUPER).type("cmd").out)) == ["<Win>cmd"]
 

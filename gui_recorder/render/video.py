@@ -27,6 +27,12 @@ from gui_recorder.render.display import Display
 from gui_recorder.render.frames import StreamReport, file_chunks, iter_frames, read_instructions
 
 KEYFRAME_MS = 5000
+# Frames closer than this are merged (the later state wins, shown at the earlier time
+# slot's end): typing at 15 keys/s needs no 15 fps video, and each frame costs bits.
+MIN_FRAME_MS = 100
+# VP9 for screen content: realtime speed, sharp text (tune-content=screen).
+ENCODER_OPTIONS = {"deadline": "realtime", "cpu-used": "6", "crf": "35", "b": "0", "row-mt": "1",
+                   "lag-in-frames": "0", "g": "100000", "tune-content": "screen"}
 THUMB_EVERY_MS = 5000
 THUMB_WIDTH = 160
 SPRITE_COLUMNS = 10
@@ -62,8 +68,7 @@ class _Encoder:
         self.stream.time_base = Fraction(1, 1000)
         self.stream.codec_context.time_base = Fraction(1, 1000)
         # Realtime VP9: encodes far faster than real time; CRF keeps text legible.
-        self.stream.options = {"deadline": "realtime", "cpu-used": "8", "crf": "35", "b": "0",
-                               "row-mt": "1", "lag-in-frames": "0", "g": "100000"}
+        self.stream.options = dict(ENCODER_OPTIONS)
         self.frames = 0
         self.last_key: int | None = None
         self.last_pts = -1
@@ -156,6 +161,7 @@ def render_recording(src: bytes | str | Path | Iterable[bytes], out_webm: Path, 
     encoder: _Encoder | None = None
     sprite = _Sprite(THUMB_EVERY_MS)
     last_frame, last_offset, last_progress = None, 0, -1.0
+    pending: tuple[np.ndarray, int] | None = None  # the newest state not yet encoded
     tmp_video = _tmp(out_webm)
     try:
         for offset, frame, dirty in iter_frames(read_instructions(source, report), display, report):
@@ -164,7 +170,10 @@ def render_recording(src: bytes | str | Path | Iterable[bytes], out_webm: Path, 
             if encoder is None:
                 encoder = _Encoder(tmp_video, frame.shape[1], frame.shape[0])
             if dirty or last_frame is None or frame.shape != last_frame.shape:
-                encoder.add(frame, offset)
+                pending = (frame, offset)
+            if pending is not None and (encoder.frames == 0 or offset >= encoder.last_pts + MIN_FRAME_MS):
+                encoder.add(pending[0], max(pending[1], encoder.last_pts + MIN_FRAME_MS if encoder.frames else 0))
+                pending = None
             if sprite_path:
                 sprite.offer(offset, frame)
             last_frame, last_offset = frame, offset
@@ -175,6 +184,8 @@ def render_recording(src: bytes | str | Path | Iterable[bytes], out_webm: Path, 
                     last_progress = fraction
         if encoder is None or last_frame is None:
             raise RenderError("the recording has no frame to render (no `size` and `sync` from guacd)")
+        if pending is not None:
+            encoder.add(pending[0], max(pending[1], encoder.last_pts + 1))
         if encoder.last_pts < last_offset:
             encoder.add(last_frame, last_offset)  # the video lasts as long as the session
         encoder.close()

@@ -189,7 +189,9 @@ class KeyDecoder:
         if char is not None:
             self._append(self._apply_shift(char), offset)
         else:
-            self._append(f"<{keysym_label(keysym)}>", offset)
+            # Shift matters on named keys (Shift+Tab goes back, Shift+Del cuts).
+            shift = "Shift+" if self._shift_held() else ""
+            self._append(f"<{shift}{keysym_label(keysym)}>", offset)
         return self._overflow(offset)
 
     def _release(self, keysym: int, offset: int) -> None:

@@ -1,11 +1,14 @@
 """Screen text: OCR the regions of the screen that changed and then settled.
 
-Fed the frames of the display model with their dirty rectangles (render's
-``iter_frames``), ``ScreenTextExtractor`` waits for each changed region to stay
-unchanged for ~1 s of recording time, grows it to whole text lines and reads it
-with the injected OCR engine. Text already seen in the same place is not stored
-again: its ``last_ms`` is extended. Compared with reading the full frame every
-second, an idle or slowly typing session costs a small fraction of the CPU.
+Fed the frames of the display model with their dirty rectangles,
+``ScreenTextExtractor`` waits for each changed region to stay unchanged for
+~1 s of recording time, grows it to whole text lines and cuts it into text
+rows. A row whose pixels were read before (a scrolled terminal line, a
+neighbour of what changed) reuses that reading; new rows are packed into one
+image per batch for the injected OCR engine (tesseract costs ~0.17 CPU-s per
+start). Text already seen in the same place, or moments ago elsewhere (it
+moved), is not stored again: its ``last_ms`` is extended. bench/ocr.py
+compares the CPU with reading the full frame every second.
 
 ``extract_text(recording)`` runs the whole text stage on a recording: typed
 lines (keys.py) and screen text, both measured from the recording's first
