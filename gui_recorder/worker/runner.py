@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
 import os
+import signal
 import socket
 import threading
 import time
@@ -14,6 +17,7 @@ from gui_recorder.db import Database
 from gui_recorder.db.models import Job
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.settings import Settings
+from gui_recorder.storage.objects import reset_http_pool
 from gui_recorder.worker import jobs
 
 log = logging.getLogger(__name__)
@@ -44,30 +48,28 @@ class Periodic:
 
 class Worker:
     def __init__(self, context: Context, tasks: dict[str, Task], *, name: str | None = None,
-                 lease_seconds: float = 60.0, poll_seconds: float = 1.0, periodic: list[Periodic] | None = None):
+                 lease_seconds: float = 60.0, poll_seconds: float = 1.0, periodic: list[Periodic] | None = None,
+                 isolate: bool = True, max_job_seconds: float = 3600.0):
         self.ctx = context
         self.tasks = tasks
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
         self.periodic = periodic or []
+        self.isolate = isolate
+        self.max_job_seconds = max_job_seconds
 
     def run_once(self) -> Job | None:
         """Run at most one job; returns it (None when the queue was empty)."""
         job = jobs.claim(self.ctx.db, self.name, self.lease_seconds, tuple(self.tasks))
         if job is None:
             return None
+        started = time.monotonic()
         stop = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(job.id, stop), daemon=True)
         heartbeat.start()
-        started, error = time.monotonic(), None
         try:
-            self.tasks[job.kind](self.ctx, job.session_id)
-        except GuiRecorderError as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        except Exception as exc:  # noqa: BLE001 - a bad recording must not stop the worker
-            log.exception("%s job for session %s crashed", job.kind, job.session_id)
-            error = f"{type(exc).__name__}: {exc}"
+            error = self._run_isolated(job) if self.isolate else _run_task(self.tasks[job.kind], self.ctx, job)
         finally:
             stop.set()
             heartbeat.join()
@@ -79,6 +81,26 @@ class Worker:
         else:
             log.info("%s job for session %s done in %.1f s", job.kind, job.session_id, seconds)
         return job
+
+    def _run_isolated(self, job: Job) -> str | None:
+        """The task in a child process: a crash (a native library) or a hang ends only the child."""
+        receiver, sender = _FORK.Pipe(duplex=False)
+        child = _FORK.Process(target=_child, args=(self.tasks[job.kind], self.ctx, job, sender), daemon=True)
+        child.start()
+        sender.close()
+        child.join(self.max_job_seconds)
+        if child.is_alive():
+            child.kill()
+            child.join()
+            return f"timed out after {self.max_job_seconds:.0f} s"
+        try:
+            outcome = receiver.recv() if receiver.poll() else "no result"
+        except EOFError:  # the child died before it could say anything
+            outcome = "no result"
+        receiver.close()
+        if child.exitcode != 0 and outcome in (None, "no result"):
+            return f"the task process died (exit status {child.exitcode})"
+        return outcome
 
     def _heartbeat(self, job_id: int, stop: threading.Event) -> None:
         while not stop.wait(self.lease_seconds / 3):
@@ -106,3 +128,37 @@ class Worker:
                 job = None
             if job is None:
                 stop.wait(self.poll_seconds)
+
+
+_FORK = multiprocessing.get_context("fork")
+
+
+def _run_task(task: Task, ctx: Context, job: Job) -> str | None:
+    try:
+        task(ctx, job.session_id)
+        return None
+    except GuiRecorderError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a bad recording must not stop the worker
+        log.exception("%s job for session %s crashed", job.kind, job.session_id)
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _child(task: Task, ctx: Context, job: Job, sender) -> None:
+    _die_with_parent()
+    # Connections inherited from the parent are its own: open fresh ones here.
+    ctx.db.engine.dispose(close=False)
+    reset_http_pool()
+    sender.send(_run_task(task, ctx, job))
+    sender.close()
+
+
+def _die_with_parent() -> None:
+    """A killed worker must not leave its task running as an orphan (Linux PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+    if os.getppid() == 1:
+        os._exit(1)
