@@ -33,18 +33,16 @@ def test_crash_hang_and_error_fail_the_job_not_the_worker(tmp_path):
     db = Database(settings)
     db.create_all()
     ctx = Context(settings, db, None, None)
-    tasks = {"render": crash, "index": hang}
-    worker = Worker(ctx, tasks, lease_seconds=30, max_job_seconds=2)
     jobs.enqueue(db, "render", "s1")
     jobs.enqueue(db, "index", "s1")
-    assert worker.run_once().kind == "render"
+    assert Worker(ctx, {"render": crash}, lease_seconds=30).run_once().kind == "render"
     job = jobs.job_state(db, "render", "s1")
     assert job.state == "queued" and "died" in job.last_error and job.attempts == 1  # to be retried
     started = time.monotonic()
-    worker.run_once()
+    assert Worker(ctx, {"index": hang}, lease_seconds=30, max_job_seconds=2).run_once().kind == "index"
     assert time.monotonic() - started < 10
     assert "timed out" in jobs.job_state(db, "index", "s1").last_error
-    worker.tasks = {"render": bad_recording, "index": fine}
+    worker = Worker(ctx, {"render": bad_recording, "index": fine}, lease_seconds=30)
     for _ in range(3):
         worker.run_once()
     render = jobs.job_state(db, "render", "s1")
