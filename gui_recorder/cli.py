@@ -51,22 +51,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_worker(settings: Settings):
-    from gui_recorder.db import Database
-    from gui_recorder.gateway.app import cold_store, hot_store
-    from gui_recorder.storage.tiering import TieredStore
     from gui_recorder.storage.tiering import Tiering
     from gui_recorder.worker.lifecycle import run_lifecycle
-    from gui_recorder.worker.runner import Context, Periodic, Worker
+    from gui_recorder.worker.live import LiveIndexer
+    from gui_recorder.worker.runner import Periodic, Worker, build_context
     from gui_recorder.worker.tasks import TASKS
 
-    db = Database(settings)
-    db.create_all()
-    hot, cold = hot_store(settings), cold_store(settings)
-    hot.ensure_bucket()
-    tiering = Tiering(hot, cold)
+    ctx = build_context(settings)
+    ctx.db.create_all()
+    ctx.hot.ensure_bucket()
+    tiering = Tiering(ctx.hot, ctx.reader.cold)
     lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds,
                          lambda ctx: run_lifecycle(ctx.db, tiering, settings.hot_days, settings.retention_days))
-    return Worker(Context(settings, db, hot, TieredStore(hot, cold)), TASKS, periodic=[lifecycle],
+    live_text = Periodic("live text", settings.live_text_interval_seconds, LiveIndexer())
+    return Worker(ctx, TASKS, periodic=[lifecycle, live_text],
                   lease_seconds=settings.worker_lease_seconds)
 
 
@@ -86,7 +84,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from gui_recorder.db import Database
-    from gui_recorder.gateway.app import hot_store
+    from gui_recorder.storage import hot_store
     from gui_recorder.recording.importer import import_directory
     from gui_recorder.worker import jobs
 

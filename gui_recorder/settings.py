@@ -52,6 +52,7 @@ class Settings(BaseSettings):
 
     # Background worker: a job whose lease lapses (its worker died) is taken again.
     worker_lease_seconds: float = 60.0
+    live_text_interval_seconds: float = 5.0
 
     # Recording: segments are fsync'd to the spool, then uploaded.
     segment_max_bytes: int = 1 << 20

@@ -8,7 +8,7 @@ from datetime import timedelta
 import httpx
 
 from conftest import drive_session
-from gui_recorder.gateway.app import cold_store, hot_store
+from gui_recorder.storage import cold_store, hot_store
 from gui_recorder.storage.tiering import Tiering
 from gui_recorder.worker.lifecycle import run_lifecycle
 

@@ -17,8 +17,9 @@ async def test_typed_phrase_is_found_by_api_and_cli_with_its_moment(gateway, wor
     session_id = await drive_session(gateway, "demo-vnc", f"echo {phrase}\n", seconds=3)
     with gateway.api("auditor") as auditor:
         def found():
-            body = auditor.get("/api/search", params={"q": phrase}).json()
-            return body["results"] if body.get("results") else None
+            # Typed text may already be there from the live pass; wait for the screen text too.
+            results = auditor.get("/api/search", params={"q": phrase}).json().get("results") or []
+            return results if {r["source"] for r in results} == {"typed", "screen"} else None
 
         results = wait_for(found, timeout=180, interval=1, what="the index job")
         typed = [r for r in results if r["source"] == "typed" and r["session_id"] == session_id]

@@ -14,7 +14,7 @@ import numpy as np
 from conftest import drive_session, record_with_guacd, run_async, wait_for
 from gui_recorder.cli import settings_env
 from gui_recorder.db import Database
-from gui_recorder.gateway.app import hot_store
+from gui_recorder.storage import hot_store
 from gui_recorder.recording.importer import import_file
 from gui_recorder.recording.manifest import media_key
 from gui_recorder.render import Display, StreamReport, iter_frames, read_instructions

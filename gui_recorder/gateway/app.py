@@ -21,23 +21,12 @@ from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, med
 from gui_recorder.index import SearchIndex
 from gui_recorder.recording.service import RecordingService
 from gui_recorder.settings import Settings
-from gui_recorder.storage import ObjectStore
+from gui_recorder.storage import cold_store, hot_store
 from gui_recorder.storage.tiering import TieredStore, Tiering
 from gui_recorder.worker import jobs
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
-
-
-def hot_store(settings: Settings) -> ObjectStore:
-    return ObjectStore(settings.s3_endpoint, settings.s3_access_key, settings.s3_secret_key.get_secret_value(),
-                       settings.hot_bucket, secure=settings.s3_secure)
-
-
-def cold_store(settings: Settings) -> ObjectStore:
-    secret = settings.cold_secret_key or settings.s3_secret_key
-    return ObjectStore(settings.cold_endpoint or settings.s3_endpoint, settings.cold_access_key or settings.s3_access_key,
-                       secret.get_secret_value(), settings.cold_bucket, secure=settings.s3_secure)
 
 
 def create_app(settings: Settings) -> FastAPI:

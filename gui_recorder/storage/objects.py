@@ -25,11 +25,6 @@ _HTTP = urllib3.PoolManager(
 )
 
 
-def reset_http_pool() -> None:
-    """Drop pooled connections (a forked child must not share its parent's sockets)."""
-    _HTTP.clear()
-
-
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str

@@ -17,7 +17,8 @@ from gui_recorder.db import Database
 from gui_recorder.db.models import Job
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.settings import Settings
-from gui_recorder.storage.objects import reset_http_pool
+from gui_recorder.storage import cold_store, hot_store
+from gui_recorder.storage.tiering import TieredStore
 from gui_recorder.worker import jobs
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,9 @@ class Worker:
 
     def _run_isolated(self, job: Job) -> str | None:
         """The task in a child process: a crash (a native library) or a hang ends only the child."""
-        receiver, sender = _FORK.Pipe(duplex=False)
-        child = _FORK.Process(target=_child, args=(self.tasks[job.kind], self.ctx, job, sender), daemon=True)
+        receiver, sender = _SPAWN.Pipe(duplex=False)
+        child = _SPAWN.Process(target=_child, args=(self.tasks[job.kind], self.ctx.settings, job.kind,
+                                                     job.session_id, sender), daemon=True)
         child.start()
         sender.close()
         child.join(self.max_job_seconds)
@@ -119,8 +121,16 @@ class Worker:
                     log.exception("periodic %s failed", item.name)
 
     def run_forever(self, stop: threading.Event) -> None:
+        # Scheduled work (live text, the lifecycle) runs beside the jobs, not between them:
+        # an hour-long render must not delay live search.
+        def periodic() -> None:
+            while not stop.wait(1.0):
+                self.run_periodic()
+
+        scheduler = threading.Thread(target=periodic, name="periodic", daemon=True)
+        self.run_periodic()
+        scheduler.start()
         while not stop.is_set():
-            self.run_periodic()
             try:
                 job = self.run_once()
             except GuiRecorderError as exc:  # e.g. the database is briefly locked or down
@@ -130,7 +140,15 @@ class Worker:
                 stop.wait(self.poll_seconds)
 
 
-_FORK = multiprocessing.get_context("fork")
+# A fresh interpreter per job (not fork): the worker has threads, and a forked
+# child could inherit a lock held by one of them.
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+def build_context(settings: Settings) -> Context:
+    db = Database(settings)
+    hot, cold = hot_store(settings), cold_store(settings)
+    return Context(settings, db, hot, TieredStore(hot, cold))
 
 
 def _run_task(task: Task, ctx: Context, job: Job) -> str | None:
@@ -144,13 +162,14 @@ def _run_task(task: Task, ctx: Context, job: Job) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-def _child(task: Task, ctx: Context, job: Job, sender) -> None:
+def _child(task: Task, settings: Settings, kind: str, session_id: str, sender) -> None:
     _die_with_parent()
-    # Connections inherited from the parent are its own: open fresh ones here.
-    ctx.db.engine.dispose(close=False)
-    reset_http_pool()
-    sender.send(_run_task(task, ctx, job))
-    sender.close()
+    ctx = build_context(settings)
+    try:
+        sender.send(_run_task(task, ctx, Job(kind=kind, session_id=session_id)))
+    finally:
+        sender.close()
+        ctx.db.dispose()
 
 
 def _die_with_parent() -> None:

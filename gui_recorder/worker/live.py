@@ -1,0 +1,125 @@
+"""Text of running sessions, indexed while they run (searchable within seconds).
+
+Every few seconds, for each active session, the worker reads what was
+recorded since its last look (sealed segments, in the spool or already in
+MinIO, and the segment being written), feeds it to the live text stage, and
+replaces the session's documents in the index. The final index job, when the
+session ends, replaces them again with the complete pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+
+from gui_recorder.db import Session
+from gui_recorder.errors import GuiRecorderError, NotFoundError, ProtocolError
+from gui_recorder.protocol import Parser
+from gui_recorder.recording.manifest import manifest_key
+from gui_recorder.render import Display
+from gui_recorder.text.engine import TesseractEngine
+from gui_recorder.text.items import TypedLine
+from gui_recorder.text.live import LiveText
+from gui_recorder.worker.runner import Context
+
+log = logging.getLogger(__name__)
+LIVE_BATCH_MS = 5000  # OCR what settled at least this often, so screen text is searchable soon
+
+
+@dataclass
+class _Follow:
+    live: LiveText
+    parser: Parser = field(default_factory=Parser)
+    next_index: int = 1  # the first segment not yet wholly read
+    part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
+    typed: list[TypedLine] = field(default_factory=list)
+    broken: bool = False
+
+
+class LiveIndexer:
+    def __init__(self, engine=None):
+        self.engine = engine or TesseractEngine()
+        self.following: dict[str, _Follow] = {}
+
+    def __call__(self, ctx: Context) -> None:
+        from gui_recorder.index import SearchIndex, SessionMeta
+
+        with ctx.db.session() as s:
+            active = {row.id: row for row in s.scalars(select(Session).where(Session.status == "active"))}
+        for gone in set(self.following) - set(active):
+            del self.following[gone]
+        if not active:
+            return
+        with SearchIndex.from_settings(ctx.settings) as index:
+            for session_id, row in active.items():
+                follow = self.following.get(session_id)
+                if follow is None:
+                    follow = self.following[session_id] = _Follow(
+                        LiveText(Display(), self.engine, batch_ms=LIVE_BATCH_MS))
+                if follow.broken or not self._read_new(ctx, session_id, follow):
+                    continue
+                started = datetime.fromtimestamp(row.wall_start / 1000, UTC) if row.wall_start else row.started_at
+                meta = SessionMeta(session_id, row.username, row.connection_id, row.protocol, started)
+                try:
+                    index.index_session(meta, follow.typed, list(follow.live.items))
+                except GuiRecorderError as exc:
+                    log.warning("live index of session %s failed: %s", session_id, exc)
+
+    def _segments(self, ctx: Context, session_id: str) -> tuple[dict[int, object], tuple[int, Path] | None]:
+        """Whole segments (index -> path or object key) and the one being written, if any."""
+        whole: dict[int, object] = {}
+        try:
+            for seg in ctx.reader.get_json(manifest_key(session_id)).get("segments", []):
+                whole[seg["index"]] = seg["key"]
+        except NotFoundError:
+            pass
+        spool = ctx.settings.resolved_spool_dir / session_id
+        part = None
+        if spool.is_dir():
+            for path in spool.glob("*.guac"):
+                whole.setdefault(int(path.stem), path)
+            parts = sorted(spool.glob("*.part"))
+            if parts:
+                part = (int(parts[-1].stem), parts[-1])
+        return whole, part
+
+    def _read_new(self, ctx: Context, session_id: str, follow: _Follow) -> bool:
+        whole, part = self._segments(ctx, session_id)
+        fed = False
+        while True:
+            source = whole.get(follow.next_index)
+            if source is not None:
+                try:
+                    data = source.read_bytes() if isinstance(source, Path) else ctx.reader.get_bytes(source)
+                except (OSError, NotFoundError):
+                    return fed  # moved between listing and reading: next time
+                self._feed(follow, data[follow.part_read:])
+                follow.next_index += 1
+                follow.part_read = 0
+                fed = True
+                continue
+            if part is not None and part[0] == follow.next_index:
+                try:
+                    data = part[1].read_bytes()
+                except OSError:
+                    return fed
+                if len(data) > follow.part_read:
+                    self._feed(follow, data[follow.part_read:])
+                    follow.part_read = len(data)
+                    fed = True
+            return fed
+
+    def _feed(self, follow: _Follow, data: bytes) -> None:
+        try:
+            instructions = follow.parser.feed(data)
+        except ProtocolError as exc:
+            log.warning("live text stops for a session with malformed data: %s", exc)
+            follow.broken = True
+            return
+        for ins in instructions:
+            update = follow.live.feed(ins)
+            follow.typed.extend(update.typed)
