@@ -13,3 +13,7 @@ test: setup
 bench: setup
 	.venv/bin/python bench/codec.py
 	.venv/bin/python bench/gateway.py
+	.venv/bin/python bench/render.py
+	.venv/bin/python bench/ocr.py
+	.venv/bin/python bench/live_search.py
+	.venv/bin/python bench/search.py

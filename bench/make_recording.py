@@ -31,7 +31,7 @@ COMMANDS = ["uname -a", "ls -la /etc", "df -h", "cat /etc/os-release", "ps aux |
 
 
 def recording_path(minutes: float) -> Path:
-    return CACHE / f"mixed-{minutes:g}min.guac"
+    return CACHE / f"office-{minutes:g}min.guac"
 
 
 async def _type(conn, text: str) -> None:
@@ -47,7 +47,7 @@ async def record(minutes: float) -> Path:
         info = stack.info
         env = {"DISPLAY": info.vnc.display, "PATH": "/usr/bin:/bin"}
         second = subprocess.Popen(["xterm", "-geometry", "60x15+500+350", "-title", "second", "-e",
-                                   "bash -c 'while true; do date; sleep 1; done'"], env=env)
+                                   "bash -c 'head -40 /etc/services; sleep infinity'"], env=env)
         params = {**info.vnc.guacd_parameters(), "recording-path": str(CACHE), "recording-name": target.name,
                   "recording-include-keys": "true"}
         conn = await open_guacd(info.guacd.host, info.guacd.port, ConnectionDefinition("vnc", params),
