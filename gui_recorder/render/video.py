@@ -31,7 +31,7 @@ KEYFRAME_MS = 5000
 # slot's end): typing at 15 keys/s needs no 15 fps video, and each frame costs bits.
 MIN_FRAME_MS = 100
 # VP9 for screen content: realtime speed, sharp text (tune-content=screen).
-ENCODER_OPTIONS = {"deadline": "realtime", "cpu-used": "6", "crf": "35", "b": "0", "row-mt": "1",
+ENCODER_OPTIONS = {"deadline": "realtime", "cpu-used": "6", "crf": "40", "b": "0", "row-mt": "1",
                    "lag-in-frames": "0", "g": "100000", "tune-content": "screen"}
 THUMB_EVERY_MS = 5000
 THUMB_WIDTH = 160
