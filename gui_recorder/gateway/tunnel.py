@@ -44,6 +44,15 @@ async def _refuse(websocket: WebSocket, code: int, message: str) -> None:
 @router.websocket("/api/tunnel")
 async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768,
                  dpi: int = 96) -> None:
+    try:
+        await _tunnel(websocket, token, width, height, dpi)
+    except GuiRecorderError as exc:
+        # E.g. the database is down: nothing is opened unrecorded or unaccounted for.
+        log.error("tunnel refused: %s", exc)
+        await _refuse(websocket, Status.SERVER_ERROR, f"The gateway cannot open sessions right now: {exc}")
+
+
+async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi: int) -> None:
     app = websocket.app
     settings, db, recordings = app.state.settings, app.state.db, app.state.recordings
     client_addr = websocket.client.host if websocket.client else None
