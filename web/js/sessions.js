@@ -1,72 +1,93 @@
-// The auditors' list of sessions (GET /api/sessions), newest first.
-// A plain table: searching, scrubbing and live view live elsewhere.
+// Sessions: filters, live ones first; auditors watch, end and play them.
 
 import { api } from './api.js';
+import { $, clock, el, enterPage, when } from './common.js';
 import { describeApiError } from './status.js';
 
-// The table is for reading, not for paging through everything the API holds.
-const MAX_ROWS = 500;
+const VIEWERS = ['admin', 'auditor'];
+let user = null;
 
-const $ = (id) => document.getElementById(id);
-
-function when(value) {
-  if (!value) return '';
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+function isoOrEmpty(value) {
+  return value ? new Date(value).toISOString() : '';
 }
 
-function cell(text, className) {
-  const td = document.createElement('td');
-  if (className) {
-    const span = document.createElement('span');
-    span.className = className;
-    span.textContent = text;
-    td.append(span);
-  } else {
-    td.textContent = text; // textContent: values from the API are never HTML
+async function terminate(session) {
+  const reason = window.prompt(`End the session of ${session.user} on ${session.connection_name}? Reason (optional):`, '');
+  if (reason === null) return;
+  try {
+    await api('POST', `/api/sessions/${encodeURIComponent(session.id)}/terminate`, { reason });
+    setTimeout(load, 1000);
+  } catch (err) {
+    showError(describeApiError(err));
   }
-  return td;
+}
+
+function actions(session) {
+  const box = el('div', { className: 'actions' });
+  if (!VIEWERS.includes(user.role)) return box;
+  if (session.status === 'active') {
+    box.append(
+      el('a', { className: 'button button-ghost watch-live', href: `watch.html?session=${encodeURIComponent(session.id)}`, textContent: 'Watch live' }),
+      el('button', { className: 'button button-danger terminate', type: 'button', textContent: 'Terminate', onclick: () => terminate(session) }),
+    );
+  } else if (session.recording_complete) {
+    box.append(el('a', { className: 'button button-ghost play', href: `player.html?session=${encodeURIComponent(session.id)}`, textContent: 'Play' }));
+  }
+  return box;
 }
 
 function row(s) {
-  const tr = document.createElement('tr');
-  tr.dataset.sessionId = String(s.id ?? '');
-  const status = String(s.status ?? '');
+  const tr = el('tr', { dataset: { sessionId: s.id, status: s.status } });
+  const status = el('td');
+  if (s.status === 'active') status.append(el('span', { className: 'live-badge', textContent: 'LIVE' }));
+  status.append(el('span', { className: `status-pill status-${s.status}`, textContent: s.status }));
+  const duration = s.ended_at ? ` (${clock(new Date(s.ended_at) - new Date(s.started_at))})` : '';
   tr.append(
-    cell(when(s.started_at)),
-    cell(String(s.username ?? '')),
-    cell(String(s.connection_name ?? s.connection_id ?? '')),
-    cell(String(s.protocol ?? '').toUpperCase()),
-    cell(status, `status-pill status-${status.replace(/[^a-z]/gi, '')}`),
-    cell(when(s.ended_at)),
-    cell(String(s.end_reason ?? '')),
+    el('td', { textContent: when(s.started_at) }),
+    el('td', { textContent: s.user }),
+    el('td', { textContent: `${s.connection_name} · ${String(s.protocol).toUpperCase()}` }),
+    status,
+    el('td', { textContent: when(s.ended_at) + duration }),
+    el('td', { textContent: s.end_reason || '' }),
+    el('td', { textContent: s.reviews && s.reviews.length ? `yes (${s.reviews.at(-1).reviewed_by})` : '' }),
+    el('td', {}, actions(s)),
   );
   return tr;
 }
 
-async function load() {
-  document.body.dataset.view = 'loading';
-  $('page-error').hidden = true;
-  let data;
-  try {
-    data = await api('GET', '/api/sessions');
-  } catch (err) {
-    if (err.status === 401) { location.assign('./'); return; }
-    $('sessions-status').textContent = '';
-    $('page-error').textContent = describeApiError(err, { 403: 'Only auditors and administrators may see recorded sessions.' });
-    $('page-error').hidden = false;
-    document.body.dataset.view = 'error';
-    return;
-  }
-  // Accept a bare list or a {sessions: [...]} page.
-  const list = Array.isArray(data) ? data : (data && Array.isArray(data.sessions) ? data.sessions : []);
-  const shown = list.slice(0, MAX_ROWS);
-  $('sessions-body').replaceChildren(...shown.map(row));
-  $('sessions-table').hidden = shown.length === 0;
-  $('sessions-status').textContent = shown.length === 0 ? 'No sessions have been recorded yet.'
-    : `${list.length} session${list.length === 1 ? '' : 's'}${list.length > MAX_ROWS ? `, the newest ${MAX_ROWS} shown` : ''}.`;
-  document.body.dataset.view = 'sessions';
+function showError(text) {
+  $('page-error').textContent = text;
+  $('page-error').hidden = !text;
 }
 
-$('refresh').addEventListener('click', load);
-load();
+async function load() {
+  const params = new URLSearchParams();
+  for (const [key, id] of [['user', 'f-user'], ['connection', 'f-connection'], ['status', 'f-status']]) {
+    if ($(id).value) params.set(key, $(id).value);
+  }
+  if ($('f-since').value) params.set('since', isoOrEmpty($('f-since').value));
+  if ($('f-until').value) params.set('until', isoOrEmpty($('f-until').value));
+  try {
+    const sessions = await api('GET', `/api/sessions?${params}`);
+    showError('');
+    $('sessions-body').replaceChildren(...sessions.map(row));
+    $('sessions-table').hidden = sessions.length === 0;
+    const live = sessions.filter((s) => s.status === 'active').length;
+    $('sessions-status').textContent = sessions.length
+      ? `${sessions.length} sessions, ${live} live.` : 'No session matches.';
+    document.body.dataset.view = 'sessions';
+  } catch (err) {
+    showError(describeApiError(err));
+  }
+}
+
+async function main() {
+  user = await enterPage(['admin', 'auditor', 'operator', 'vendor']);
+  if (!user) return;
+  $('filters').addEventListener('submit', (event) => { event.preventDefault(); load(); });
+  $('refresh').addEventListener('click', load);
+  await load();
+  setInterval(load, 10000);
+}
+
+main();

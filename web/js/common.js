@@ -1,0 +1,113 @@
+// Shared by the auditor and ops pages: who is signed in, the top navigation,
+// a not-allowed message for roles a page is not for, and small formatters.
+
+import { api, ApiError } from './api.js';
+
+const NAV = [
+  { href: './', label: 'My connections', roles: ['admin', 'operator', 'vendor', 'auditor'] },
+  { href: 'sessions.html', label: 'Sessions', roles: ['admin', 'auditor', 'operator', 'vendor'] },
+  { href: 'search.html', label: 'Search', roles: ['admin', 'auditor'] },
+  { href: 'audit.html', label: 'Audit log', roles: ['admin'] },
+  { href: 'ops.html', label: 'Storage', roles: ['admin', 'operator'] },
+];
+
+export const $ = (id) => document.getElementById(id);
+
+/** Sign-in check: returns {username, role}, or sends the browser to the sign-in page. */
+export async function whoAmI() {
+  try {
+    return await api('GET', '/api/auth/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      window.location.href = './';
+      return new Promise(() => {});
+    }
+    throw err;
+  }
+}
+
+/** The header navigation for this role; the current page is marked. */
+export function renderNav(user) {
+  const nav = $('nav');
+  if (!nav) return;
+  nav.replaceChildren();
+  const here = window.location.pathname.split('/').pop() || './';
+  for (const item of NAV.filter((n) => n.roles.includes(user.role))) {
+    const a = document.createElement('a');
+    a.href = item.href;
+    a.textContent = item.label;
+    a.className = 'nav-link';
+    if (item.href === here) a.setAttribute('aria-current', 'page');
+    nav.append(a);
+  }
+  const who = document.createElement('span');
+  who.className = 'muted nav-user';
+  who.textContent = `${user.username} (${user.role})`;
+  nav.append(who);
+}
+
+/** Sign-in + nav + role gate. Resolves to the user, or null after showing "not allowed". */
+export async function enterPage(roles) {
+  const user = await whoAmI();
+  renderNav(user);
+  if (!roles.includes(user.role)) {
+    document.body.dataset.view = 'forbidden';
+    const main = document.querySelector('main');
+    main.replaceChildren();
+    const p = document.createElement('p');
+    p.id = 'not-allowed';
+    p.className = 'alert';
+    p.textContent = `This page is for ${roles.join(' and ')} accounts; you are signed in as ${user.role}.`;
+    main.append(p);
+    return null;
+  }
+  return user;
+}
+
+export function when(value) {
+  if (!value) return '';
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+}
+
+export function clock(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  const h = Math.floor(s / 3600);
+  const mm = String(Math.floor(s / 60) % 60).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return h ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
+}
+
+export function bytes(n) {
+  if (n == null) return '—';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = Number(n);
+  while (v >= 1000 && i < units.length - 1) { v /= 1000; i += 1; }
+  return `${v.toFixed(v >= 100 || i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props)) {
+    if (k === 'dataset') Object.assign(node.dataset, v);
+    else if (k in node) node[k] = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+/** A search snippet: only <mark> is markup, everything else shown as text. */
+export function snippetNode(html) {
+  const span = document.createElement('span');
+  const parts = String(html).split(/(<mark>|<\/mark>)/);
+  let marked = false;
+  for (const part of parts) {
+    if (part === '<mark>') { marked = true; continue; }
+    if (part === '</mark>') { marked = false; continue; }
+    const text = new DOMParser().parseFromString(part, 'text/html').documentElement.textContent;
+    span.append(marked ? el('mark', { textContent: text }) : document.createTextNode(text));
+  }
+  return span;
+}

@@ -1,0 +1,104 @@
+// The capacity dashboard: bytes per tier (read from MinIO), growth, when each
+// tier fills, bytes per session-hour, recording coverage and review rate.
+
+import { api } from './api.js';
+import { $, bytes, enterPage } from './common.js';
+import { describeApiError } from './status.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+const COLORS = { hot: '#d1242f', cold: '#0969da' };
+
+function svg(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function pct(share) {
+  return share == null ? '—' : `${(share * 100).toFixed(1)}%`;
+}
+
+function tierCard(name, tier) {
+  const figure = $(`${name}-bytes`);
+  figure.textContent = bytes(tier.bytes);
+  figure.dataset.bytes = String(tier.bytes); // exact, for tools and tests
+  const growth = tier.growth_bytes_per_day == null ? 'no growth measured yet' : `${bytes(tier.growth_bytes_per_day)}/day`;
+  let full = 'capacity not configured';
+  if (tier.capacity_bytes) {
+    full = tier.full_in_days == null ? `of ${bytes(tier.capacity_bytes)}; not filling`
+      : `of ${bytes(tier.capacity_bytes)}; full in ${Math.round(tier.full_in_days)} days`;
+  }
+  $(`${name}-detail`).textContent = `${tier.objects} objects · growth ${growth} · ${full}`;
+}
+
+function historyChart(report) {
+  const chart = $('history-chart');
+  chart.replaceChildren();
+  const W = chart.clientWidth || 600;
+  const H = 220;
+  chart.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  const points = [...report.history, ...['hot', 'cold'].map((t) => ({ at: report.at, tier: t, bytes: report.tiers[t].bytes }))];
+  const times = points.map((p) => new Date(p.at).getTime());
+  const t0 = Math.min(...times);
+  const t1 = Math.max(...times, t0 + 1);
+  const maxBytes = Math.max(1, ...points.map((p) => p.bytes));
+  const x = (t) => 50 + ((t - t0) / (t1 - t0)) * (W - 70);
+  const y = (b) => H - 25 - (b / maxBytes) * (H - 45);
+  chart.append(svg('text', { x: 4, y: 14, 'font-size': 11 }, bytes(maxBytes)), svg('text', { x: 4, y: H - 25, 'font-size': 11 }, '0'));
+  for (const tier of ['hot', 'cold']) {
+    const series = points.filter((p) => p.tier === tier).sort((a, b) => new Date(a.at) - new Date(b.at));
+    const d = series.map((p, i) => `${i ? 'L' : 'M'}${x(new Date(p.at).getTime()).toFixed(1)},${y(p.bytes).toFixed(1)}`).join(' ');
+    chart.append(svg('path', { d, fill: 'none', stroke: COLORS[tier], 'stroke-width': 2 }));
+    for (const p of series) chart.append(svg('circle', { cx: x(new Date(p.at).getTime()), cy: y(p.bytes), r: 3, fill: COLORS[tier] }));
+    chart.append(svg('text', { x: W - 60, y: tier === 'hot' ? 16 : 30, fill: COLORS[tier], 'font-size': 12 }, tier));
+  }
+}
+
+function rateChart(report) {
+  const chart = $('rate-chart');
+  chart.replaceChildren();
+  const W = chart.clientWidth || 600;
+  const rows = [
+    ...Object.entries(report.bytes_per_session_hour.by_protocol).map(([k, v]) => [`protocol ${k}`, v]),
+    ...Object.entries(report.bytes_per_session_hour.by_connection).map(([k, v]) => [`connection ${k}`, v]),
+  ];
+  const H = Math.max(60, rows.length * 24 + 10);
+  chart.setAttribute('viewBox', `0 0 ${W} ${H}`);
+  chart.style.height = `${H}px`;
+  const max = Math.max(1, ...rows.map((r) => r[1]));
+  rows.forEach(([label, value], i) => {
+    const y = 8 + i * 24;
+    chart.append(svg('text', { x: 4, y: y + 13, 'font-size': 12 }, label));
+    chart.append(svg('rect', { x: 190, y, width: Math.max(1, ((W - 300) * value) / max), height: 16, fill: '#57606a' }));
+    chart.append(svg('text', { x: 196 + ((W - 300) * value) / max, y: y + 13, 'font-size': 12 }, `${bytes(value)}/h`));
+  });
+}
+
+async function refresh() {
+  try {
+    const report = await api('GET', '/api/ops/storage');
+    $('page-error').hidden = true;
+    tierCard('hot', report.tiers.hot);
+    tierCard('cold', report.tiers.cold);
+    $('coverage').textContent = pct(report.coverage.share);
+    $('review-rate').textContent = pct(report.review_rate.share);
+    $('method').textContent = report.method;
+    historyChart(report);
+    rateChart(report);
+    document.body.dataset.ready = 'true';
+  } catch (err) {
+    $('page-error').textContent = describeApiError(err);
+    $('page-error').hidden = false;
+  }
+}
+
+async function main() {
+  const user = await enterPage(['admin', 'operator']);
+  if (!user) return;
+  document.body.dataset.view = 'ops';
+  await refresh();
+  setInterval(refresh, 30000);
+}
+
+main();
