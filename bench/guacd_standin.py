@@ -91,7 +91,7 @@ class StandIn:
         assert select[0] == "select"
         writer.write(encode(("args", "VERSION_1_3_0", "hostname", "port", "password")).encode())
         await writer.drain()
-        while (ins := await next_instruction())[0] != "connect":
+        while (await next_instruction())[0] != "connect":
             pass
         writer.write(encode(("ready", f"$standin-{uuid.uuid4()}")).encode())
         await writer.drain()

@@ -21,7 +21,7 @@ def run_import(gateway, directory) -> str:
 
 async def test_import_guacd_recordings(gateway, stack, tmp_path):
     native = tmp_path / "history"
-    plain = await record_with_guacd(stack, native, "alice@dc01-2026-11-01", "echo imported-one\n")
+    await record_with_guacd(stack, native, "alice@dc01-2026-11-01", "echo imported-one\n")
     described = await record_with_guacd(stack, native, "session-2", "echo imported-two\n")
     (native / "session-2.json").write_text(json.dumps(
         {"user": "bob", "connection": "fileserver", "protocol": "vnc", "started_at": "2026-10-01T09:00:00+00:00"}))

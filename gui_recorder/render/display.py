@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from gui_recorder.protocol import Instruction
-from gui_recorder.render.layers import MAX_SIDE, OVER, SRC, Layer, clip, composite, transfer
+from gui_recorder.render.layers import MAX_SIDE, OVER, Layer, clip, composite, transfer
 
 Rect = tuple[int, int, int, int]
 
