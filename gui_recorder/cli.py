@@ -38,7 +38,9 @@ def _serve(settings: Settings) -> None:
     from gui_recorder.gateway.app import create_app
 
     config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", ws_max_size=1 << 22, proxy_headers=False)
+                            log_level="info", ws_max_size=1 << 22, proxy_headers=False,
+                            # Screen updates are PNG/JPEG in base64: deflate costs CPU for little gain.
+                            ws_per_message_deflate=False)
     uvicorn.Server(config).run()
 
 

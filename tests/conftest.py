@@ -87,7 +87,7 @@ def gateway(stack, tmp_path_factory) -> Gateway:
     connections = seed_demo(settings, stack, accounts)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                           lifespan="on"))
+                                           lifespan="on", ws_per_message_deflate=False))
     thread = threading.Thread(target=server.run, name="gateway", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{settings.port}/"
