@@ -24,7 +24,7 @@ from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, require_roles
 from gui_recorder.gateway.filter import WatcherFilter
 from gui_recorder.gateway.relay import Relay
-from gui_recorder.gateway.tunnel import SUBPROTOCOL, _refuse
+from gui_recorder.gateway.tunnel import SUBPROTOCOL, refuse
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import encode
@@ -105,7 +105,7 @@ async def watch(websocket: WebSocket, token: str = "", width: int = 1024, height
         owner = _active(websocket, grant.session_id)
     except (AuthError, NotFoundError) as exc:
         code = Status.CLIENT_UNAUTHORIZED if isinstance(exc, AuthError) else Status.RESOURCE_NOT_FOUND
-        await _refuse(websocket, code, str(exc))
+        await refuse(websocket, code, str(exc))
         return
     try:
         guacd = await open_guacd(settings.guacd_host, settings.guacd_port, None,
@@ -113,7 +113,7 @@ async def watch(websocket: WebSocket, token: str = "", width: int = 1024, height
                                  join=owner.guacd.connection_id, read_only=True,
                                  timeout=settings.guacd_timeout_seconds)
     except GuacdError as exc:
-        await _refuse(websocket, exc.status, str(exc))
+        await refuse(websocket, exc.status, str(exc))
         return
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where, {})
     relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id)

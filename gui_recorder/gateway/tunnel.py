@@ -32,7 +32,7 @@ def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
 
-async def _refuse(websocket: WebSocket, code: int, message: str) -> None:
+async def refuse(websocket: WebSocket, code: int, message: str) -> None:
     """Tell the browser why, the way guacamole-common-js understands, and close."""
     try:
         await websocket.send_text(encode(("error", message, str(int(code)))))
@@ -49,7 +49,7 @@ async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, heigh
     except GuiRecorderError as exc:
         # E.g. the database is down: nothing is opened unrecorded or unaccounted for.
         log.error("tunnel refused: %s", exc)
-        await _refuse(websocket, Status.SERVER_ERROR, f"The gateway cannot open sessions right now: {exc}")
+        await refuse(websocket, Status.SERVER_ERROR, f"The gateway cannot open sessions right now: {exc}")
 
 
 async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi: int) -> None:
@@ -66,7 +66,7 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
         await asyncio.to_thread(audit.record_event, db, None, "tunnel.refused", None, client_addr,
                                 {"reason": str(exc)})
         code = Status.CLIENT_FORBIDDEN if isinstance(exc, ForbiddenError) else Status.CLIENT_UNAUTHORIZED
-        await _refuse(websocket, code, str(exc))
+        await refuse(websocket, code, str(exc))
         return
 
     policy = dict(connection.recording_policy or {})
@@ -77,7 +77,7 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
         recorder = recordings.open(session.id, meta)
     except RecordingError as exc:
         await _fail(db, session.id, f"recording unavailable: {exc}")
-        await _refuse(websocket, Status.SERVER_ERROR,
+        await refuse(websocket, Status.SERVER_ERROR,
                       "The session cannot be recorded right now, so it cannot be opened.")
         return
 
@@ -90,7 +90,7 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
     except GuacdError as exc:
         recorder.spool.discard()
         await _fail(db, session.id, f"guacd error {int(exc.status)}: {exc}")
-        await _refuse(websocket, exc.status, str(exc))
+        await refuse(websocket, exc.status, str(exc))
         return
 
     await asyncio.to_thread(sessions_api.update_session, db, session.id, guacd_connection_id=guacd.connection_id)
