@@ -30,7 +30,8 @@ async function main() {
     if (reason === null) return;
     try {
       await api('POST', `/api/sessions/${encodeURIComponent(sessionId)}/terminate`, { reason });
-      $('status-message').textContent = 'Ending the session…';
+      // The end may already have reached this page: never overwrite it.
+      if (document.body.dataset.state === 'connected') $('status-message').textContent = 'Ending the session…';
     } catch (err) {
       $('status-message').textContent = describeApiError(err);
     }
