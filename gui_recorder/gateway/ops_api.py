@@ -153,6 +153,12 @@ class GatewayCollector:
             tier_objects.add_metric([tier], figures["objects"])
         yield tier_bytes
         yield tier_objects
+        capacity = GaugeMetricFamily("gr_tier_capacity_bytes", "Configured capacity per tier (0: not set)",
+                                     labels=["tier"])
+        settings = state.settings
+        capacity.add_metric(["hot"], settings.hot_capacity_bytes)
+        capacity.add_metric(["cold"], settings.cold_capacity_bytes)
+        yield capacity
         db: Database = state.db
         now = db.now()
         with db.session() as s:

@@ -23,13 +23,13 @@ function tierCard(name, tier) {
   const figure = $(`${name}-bytes`);
   figure.textContent = bytes(tier.bytes);
   figure.dataset.bytes = String(tier.bytes); // exact, for tools and tests
-  const growth = tier.growth_bytes_per_day == null ? 'no growth measured yet' : `${bytes(tier.growth_bytes_per_day)}/day`;
+  const growth = tier.growth_bytes_per_day == null ? 'no growth measured yet' : `growth ${bytes(tier.growth_bytes_per_day)}/day`;
   let full = 'capacity not configured';
   if (tier.capacity_bytes) {
     full = tier.full_in_days == null ? `of ${bytes(tier.capacity_bytes)}; not filling`
       : `of ${bytes(tier.capacity_bytes)}; full in ${Math.round(tier.full_in_days)} days`;
   }
-  $(`${name}-detail`).textContent = `${tier.objects} objects · growth ${growth} · ${full}`;
+  $(`${name}-detail`).textContent = `${tier.objects} objects · ${growth} · ${full}`;
 }
 
 function historyChart(report) {
@@ -46,6 +46,9 @@ function historyChart(report) {
   const x = (t) => 50 + ((t - t0) / (t1 - t0)) * (W - 70);
   const y = (b) => H - 25 - (b / maxBytes) * (H - 45);
   chart.append(svg('text', { x: 4, y: 14, 'font-size': 11 }, bytes(maxBytes)), svg('text', { x: 4, y: H - 25, 'font-size': 11 }, '0'));
+  const when = (t) => new Date(t).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
+  chart.append(svg('text', { x: 50, y: H - 6, 'font-size': 11 }, when(t0)),
+    svg('text', { x: W - 20, y: H - 6, 'font-size': 11, 'text-anchor': 'end' }, when(t1)));
   for (const tier of ['hot', 'cold']) {
     const series = points.filter((p) => p.tier === tier).sort((a, b) => new Date(a.at) - new Date(b.at));
     const d = series.map((p, i) => `${i ? 'L' : 'M'}${x(new Date(p.at).getTime()).toFixed(1)},${y(p.bytes).toFixed(1)}`).join(' ');
