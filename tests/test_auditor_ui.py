@@ -20,7 +20,7 @@ def sign_in(browser, gateway, role: str, page_path: str = ""):
     page.fill("#username", role)
     page.fill("#password", gateway.accounts[role])
     page.click("#login-submit")
-    page.wait_for_function("document.body.dataset.view === 'connections'")
+    page.wait_for_function("document.body?.dataset.view === 'connections'")
     if page_path:
         page.goto(gateway.url + page_path)
     return context, page
@@ -47,7 +47,7 @@ def test_search_hit_opens_player_at_the_moment(gateway, worker, browser, artifac
     assert phrase in result.inner_text()
     page.screenshot(path=str(artifacts / "ui-search.png"))
     result.click()
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+    page.wait_for_function("document.body?.dataset.ready === 'true'", timeout=30_000)
     page.wait_for_function("window.player.video.readyState >= 1 && !window.player.video.seeking")
     position_ms = page.evaluate("window.player.video.currentTime * 1000")
     assert abs(position_ms - hit["offset_ms"]) <= 2000, (position_ms, hit["offset_ms"])
@@ -59,6 +59,27 @@ def test_search_hit_opens_player_at_the_moment(gateway, worker, browser, artifac
     target = int(line.get_attribute("data-offset-ms"))
     line.click()
     page.wait_for_function(f"Math.abs(window.player.video.currentTime * 1000 - {target}) < 300")
+    # Hovering the timeline previews the sprite tile of that moment.
+    box = page.locator("#scrub").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.locator("#preview").wait_for()
+    assert "sprite.jpg" in page.eval_on_selector("#preview-img div", "tile => tile.style.backgroundImage")
+    page.mouse.move(0, 0)
+    # Shortcuts: Home goes to the start, '?' toggles the help.
+    page.keyboard.press("Home")
+    page.wait_for_function("window.player.video.currentTime < 0.3")
+    page.keyboard.press("?")
+    assert page.locator("#help-overlay").is_visible()
+    page.keyboard.press("?")
+    assert not page.locator("#help-overlay").is_visible()
+    # Review and export.
+    page.fill("#review-comment", f"checked {phrase}")
+    page.click("#mark-reviewed")
+    page.wait_for_function(f"document.getElementById('reviews').textContent.includes('checked {phrase}')")
+    with gateway.api("auditor") as auditor:
+        reviews = auditor.get(f"/api/sessions/{session_id}").json()["reviews"]
+    assert reviews[-1]["reviewed_by"] == "auditor" and reviews[-1]["comment"] == f"checked {phrase}"
+    assert page.get_attribute("#export", "href") == f"/api/sessions/{session_id}/export"
     context.close()
 
 
@@ -69,12 +90,12 @@ def test_auditor_watches_live_and_terminates(gateway, browser, artifacts):
                                       if s["user"] == "vendor"), None), what="the live session")
     session_id = live["id"]
     auditor_ctx, watcher = sign_in(browser, gateway, "auditor", "sessions.html")
-    watcher.wait_for_function("document.body.dataset.view === 'sessions'")
+    watcher.wait_for_function("document.body?.dataset.view === 'sessions'")
     row = watcher.locator(f"tr[data-session-id='{session_id}']")
     assert "LIVE" in row.inner_text()
     watcher.screenshot(path=str(artifacts / "ui-sessions.png"))
     row.locator("a.watch-live").click()
-    watcher.wait_for_function("document.body.dataset.state === 'connected'", timeout=30_000)
+    watcher.wait_for_function("document.body?.dataset.state === 'connected'", timeout=30_000)
     watcher.wait_for_timeout(1500)
 
     def watcher_pixels() -> np.ndarray:
@@ -97,11 +118,12 @@ def test_auditor_watches_live_and_terminates(gateway, browser, artifacts):
 
     watcher.once("dialog", lambda dialog: dialog.accept("policy breach"))
     watcher.click("#terminate")
-    vendor.wait_for_function("['error', 'disconnected'].includes(document.body.dataset.state)", timeout=20_000)
+    vendor.wait_for_function("['error', 'disconnected'].includes(document.body?.dataset.state)", timeout=20_000)
     message = vendor.locator("#status-message").inner_text().lower()
-    assert "auditor" in message or "ended" in message, message
+    assert "auditor" in message, message
+    assert vendor.evaluate("window.guiRecorder.lastError && window.guiRecorder.lastError.codeHex") == "0x020B"
     vendor.screenshot(path=str(artifacts / "ui-terminated-user.png"))
-    watcher.wait_for_function("['disconnected', 'error'].includes(document.body.dataset.state)", timeout=20_000)
+    watcher.wait_for_function("['disconnected', 'error'].includes(document.body?.dataset.state)", timeout=20_000)
     assert "ended" in watcher.locator("#status-message").inner_text().lower()
     with gateway.api("auditor") as auditor:
         row = wait_for(lambda: (r := auditor.get(f"/api/sessions/{session_id}").json())["status"] != "active" and r,
@@ -125,8 +147,11 @@ def test_vendor_is_refused_every_auditor_page_and_api(gateway, browser, artifact
                              ("GET", "/api/ops/storage"), ("GET", "/api/audit/export")]:
             assert vendor.request(method, path).status_code == 403, path
     context, page = sign_in(browser, gateway, "vendor", "sessions.html")
-    page.wait_for_function("document.body.dataset.view === 'sessions'")
+    page.wait_for_function("document.body?.dataset.view === 'sessions'")
+    # The vendor sees its own session, without the auditors' buttons or links.
+    assert page.locator(f"tr[data-session-id='{session_id}']").count() == 1
     assert page.locator("a.watch-live, button.terminate, a.play").count() == 0
+    assert page.locator("#nav a[href='search.html'], #nav a[href='audit.html']").count() == 0
     for path in ("watch.html?session=" + session_id, "player.html?session=" + session_id, "search.html",
                  "audit.html", "ops.html"):
         page.goto(gateway.url + path)
@@ -138,7 +163,7 @@ def test_vendor_is_refused_every_auditor_page_and_api(gateway, browser, artifact
 def test_ops_dashboard_shows_the_bytes_in_minio(gateway, browser, minio_client, artifacts):
     run_async(drive_session(gateway, "demo-vnc", "echo ops\n", seconds=1))
     context, page = sign_in(browser, gateway, "operator", "ops.html")
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+    page.wait_for_function("document.body?.dataset.ready === 'true'", timeout=30_000)
     shown = int(page.locator("#hot-bytes").get_attribute("data-bytes"))
     in_minio = sum(o.size for o in minio_client.list_objects(gateway.settings.hot_bucket, recursive=True))
     assert shown == in_minio
@@ -149,7 +174,7 @@ def test_ops_dashboard_shows_the_bytes_in_minio(gateway, browser, minio_client, 
     page.locator("#not-allowed").wait_for()
     context.close()
     context, page = sign_in(browser, gateway, "admin", "audit.html")
-    page.wait_for_function("document.body.dataset.view === 'audit'")
+    page.wait_for_function("document.body?.dataset.view === 'audit'")
     assert page.locator("#audit-body tr").count() > 0
     page.screenshot(path=str(artifacts / "ui-audit.png"))
     context.close()

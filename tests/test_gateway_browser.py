@@ -57,7 +57,7 @@ def open_session(browser, gateway, connection_id: str, role: str = "vendor"):
     page.fill("#password", gateway.accounts[role])
     page.click("#login-submit")
     page.click(f"a.connection[data-connection-id='{connection_id}']")
-    page.wait_for_function("document.body.dataset.state === 'connected'", timeout=30_000)
+    page.wait_for_function("document.body?.dataset.state === 'connected'", timeout=30_000)
     return context, page, errors
 
 
@@ -75,7 +75,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
     page.wait_for_timeout(2000)
     page.screenshot(path=str(artifacts / f"browser-{connection_id}-session.png"))
     page.click("#disconnect")
-    page.wait_for_function("document.body.dataset.state === 'disconnected'", timeout=15_000)
+    page.wait_for_function("document.body?.dataset.state === 'disconnected'", timeout=15_000)
     context.close()
     assert errors == []
 
@@ -118,7 +118,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
     page.fill("#username", "auditor")
     page.fill("#password", gateway.accounts["auditor"])
     page.click("#login-submit")
-    page.wait_for_function("document.body.dataset.view === 'connections'")
+    page.wait_for_function("document.body?.dataset.view === 'connections'")
     page.add_script_tag(url="vendor/guacamole-common.js")
     played = page.evaluate(
         """async (id) => {

@@ -65,7 +65,7 @@ def test_ended_session_gets_a_video_that_seeks_in_chromium(gateway, worker, brow
     page.fill("#username", "auditor")
     page.fill("#password", gateway.accounts["auditor"])
     page.click("#login-submit")
-    page.wait_for_function("document.body.dataset.view === 'connections'")
+    page.wait_for_function("document.body?.dataset.view === 'connections'")
     data_url = page.evaluate(
         """async ([id, t]) => {
             const video = document.createElement('video');
