@@ -76,7 +76,16 @@ def test_ended_session_gets_a_video_that_seeks_in_chromium(gateway, worker, brow
             await new Promise((ok) => { video.onseeked = ok; video.currentTime = t / 1000; });
             const canvas = document.createElement('canvas');
             canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-            canvas.getContext('2d').drawImage(video, 0, 0);
+            const ctx = canvas.getContext('2d');
+            // Headless Chromium may hand out the seeked frame a few paints later.
+            for (let i = 0; i < 50; i++) {
+                ctx.drawImage(video, 0, 0);
+                const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+                let lit = 0;
+                for (let j = 0; j < px.length; j += 4096) lit += px[j] + px[j + 1] + px[j + 2];
+                if (lit > 0) break;
+                await new Promise((ok) => setTimeout(ok, 100));
+            }
             return canvas.toDataURL('image/png');
         }""",
         [session_id, middle],
