@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from gui_recorder.db import Database
+from gui_recorder.db.database import Clock
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
@@ -29,10 +30,12 @@ log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent.parent / "web"
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """The gateway. ``clock`` is the database's source of "now" (token expiry, stamps): tests move it."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = Database(settings)
+        db = Database(settings, clock)
         db.create_all()
         accounts.seed_admin(db, settings)
         hot = hot_store(settings)

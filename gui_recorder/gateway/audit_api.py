@@ -8,6 +8,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
 
 from gui_recorder.gateway.audit import list_events
 from gui_recorder.gateway.auth import require_roles
@@ -15,14 +16,28 @@ from gui_recorder.gateway.auth import require_roles
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
-@router.get("", dependencies=[Depends(require_roles("admin"))])
-async def audit_events(request: Request, action: str | None = None, username: str | None = None,
-                       since: datetime | None = None, limit: int = Query(500, ge=1, le=10_000)) -> list[dict]:
+class AuditEventOut(BaseModel):
+    id: int
+    at: str  # ISO 8601 with its UTC offset, as stored
+    username: str | None
+    action: str
+    target: str | None
+    client_addr: str | None
+    detail: dict
+
+
+@router.get("", response_model=list[AuditEventOut], dependencies=[Depends(require_roles("admin"))])
+async def audit_events(request: Request, action: str | None = Query(None, max_length=64),
+                       username: str | None = Query(None, max_length=64), since: datetime | None = None,
+                       limit: int = Query(500, ge=1, le=10_000)) -> list[dict]:
+    """The newest events first."""
     return await asyncio.to_thread(list_events, request.app.state.db, action, username, since, limit)
 
 
-@router.get("/export", dependencies=[Depends(require_roles("admin"))])
+@router.get("/export", dependencies=[Depends(require_roles("admin"))], response_class=StreamingResponse,
+            responses={200: {"content": {"application/x-ndjson": {}}}})
 async def audit_export(request: Request) -> StreamingResponse:
+    """Every event, oldest first, one JSON object per line."""
     events = await asyncio.to_thread(list_events, request.app.state.db, None, None, None, 1_000_000)
     lines = (json.dumps(e) + "\n" for e in reversed(events))
     return StreamingResponse(lines, media_type="application/x-ndjson",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.errors import AuthError, ForbiddenError
@@ -15,8 +15,9 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class Credentials(BaseModel):
-    username: str
-    password: str
+    # Bounded: argon2 would otherwise hash a megabyte password on anyone's request.
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
 
 
 class LoginResult(BaseModel):
@@ -60,7 +61,7 @@ async def login(body: Credentials, request: Request, response: Response) -> Logi
     try:
         user = await asyncio.to_thread(accounts.authenticate, db, body.username, body.password)
     except AuthError:
-        await asyncio.to_thread(audit.record_event, db, body.username[:64], "auth.login_failed", None,
+        await asyncio.to_thread(audit.record_event, db, body.username, "auth.login_failed", None,
                                 client_addr(request), {})
         raise
     token = await asyncio.to_thread(tokens.issue_login_token, db, user, settings.token_ttl_seconds,

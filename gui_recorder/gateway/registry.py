@@ -7,10 +7,11 @@ decrypted only to build guacd's parameters, inside the gateway.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from sqlalchemy import select
 
 from gui_recorder.db import Connection, Database, User
@@ -24,26 +25,69 @@ from gui_recorder.settings import Settings
 
 router = APIRouter(tags=["connections"])
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+# A host name, IPv4 or IPv6 address: nothing else belongs in guacd's `hostname`.
+HOST_PATTERN = r"^[A-Za-z0-9._:\[\]-]{1,255}$"
+# guacd's parameter names are lower-case words joined by dashes (`ignore-cert`, `color-depth`).
+PARAMETER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_PARAMETERS = 64
+MAX_PARAMETER_VALUE = 4096
+MAX_GRANTS = 1000
 # Parameters the registry owns: a stored `parameters` entry must not override them.
 _RESERVED = {"hostname", "port", "username", "password", "domain", "recording-path", "recording-name",
              "create-recording-path", "read-only"}
-DEFAULT_POLICY = {"fail_closed": True, "allow_clipboard": True, "allow_file_transfer": False,
-                  "retention_days": None}
+Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Secret = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class RecordingPolicy(BaseModel):
+    """What a session on this connection may do, and what happens when its recording fails."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fail_closed: bool = Field(True, description="End the session when its recording cannot be written")
+    allow_clipboard: bool = True
+    allow_file_transfer: bool = False
+    retention_days: int | None = Field(None, ge=1, le=36500, description="Overrides the global retention")
+
+
+DEFAULT_POLICY = RecordingPolicy().model_dump()
 
 
 class ConnectionIn(BaseModel):
+    """A connection as an admin writes it.
+
+    ``username``/``password``/``domain`` are write-only. On an update, ``null``
+    (or leaving one out) keeps the stored value, since the admin cannot read it
+    back; an empty string clears it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1, max_length=128)
     protocol: Literal["rdp", "vnc"]
-    host: str = Field(min_length=1, max_length=255)
+    host: str = Field(pattern=HOST_PATTERN)
     port: int = Field(ge=1, le=65535)
-    username: str | None = None
-    password: str | None = None
-    domain: str | None = None
-    parameters: dict[str, str] = {}
-    allowed_users: list[str] = []
+    username: Secret | None = None
+    password: Secret | None = None
+    domain: Secret | None = None
+    parameters: dict[str, str] = Field({}, max_length=MAX_PARAMETERS,
+                                       description="Extra guacd parameters, e.g. security, ignore-cert")
+    allowed_users: list[Username] = Field([], max_length=MAX_GRANTS)
     allowed_roles: list[Literal["admin", "operator", "vendor", "auditor"]] = []
-    recording_policy: dict = {}
+    recording_policy: RecordingPolicy = RecordingPolicy()
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, item in value.items():
+            if not PARAMETER_NAME.match(name):
+                raise ValueError(f"{name[:80]!r} is not a guacd parameter name")
+            if name in _RESERVED:
+                raise ValueError(f"the parameter {name!r} is set by the registry itself")
+            if len(item) > MAX_PARAMETER_VALUE:
+                raise ValueError(f"the parameter {name!r} is longer than {MAX_PARAMETER_VALUE} characters")
+        return value
 
 
 class ConnectionOut(BaseModel):
@@ -60,7 +104,7 @@ class ConnectionAdminOut(ConnectionOut):
     parameters: dict[str, str]
     allowed_users: list[str]
     allowed_roles: list[str]
-    recording_policy: dict
+    recording_policy: RecordingPolicy
 
 
 def may_open(user: User, connection: Connection) -> bool:
@@ -69,19 +113,20 @@ def may_open(user: User, connection: Connection) -> bool:
 
 
 def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> Connection:
-    """Create or replace a connection (idempotent)."""
-    bad = _RESERVED & set(spec.parameters)
-    if bad:
-        raise ConflictError(f"parameters {sorted(bad)} are set by the registry itself")
-    secret = SecretBox(settings.secret_key.get_secret_value()).seal(
-        {"username": spec.username, "password": spec.password, "domain": spec.domain})
-    policy = {**DEFAULT_POLICY, **spec.recording_policy}
+    """Create or replace a connection (idempotent); credentials given as ``None`` keep their stored value."""
+    box = SecretBox(settings.secret_key.get_secret_value())
+    given = {"username": spec.username, "password": spec.password, "domain": spec.domain}
+    policy = spec.recording_policy.model_dump()
     now = db.now()
     with db.session() as s:
         row = s.get(Connection, spec.id)
         if row is None:
             row = Connection(id=spec.id, created_at=now)
             s.add(row)
+            stored = {}
+        else:
+            stored = box.open(row.credentials)
+        secret = box.seal({k: (stored.get(k) if v is None else v or None) for k, v in given.items()})
         row.name, row.protocol, row.host, row.port = spec.name, spec.protocol, spec.host, spec.port
         row.credentials, row.parameters, row.recording_policy = secret, dict(spec.parameters), policy
         row.allowed_users, row.allowed_roles = list(spec.allowed_users), list(spec.allowed_roles)
@@ -117,7 +162,9 @@ def _admin_view(row: Connection, settings: Settings) -> ConnectionAdminOut:
     return ConnectionAdminOut(id=row.id, name=row.name, protocol=row.protocol, host=row.host, port=row.port,
                               username=creds.get("username"), has_password=bool(creds.get("password")),
                               parameters=row.parameters, allowed_users=row.allowed_users,
-                              allowed_roles=row.allowed_roles, recording_policy=row.recording_policy)
+                              allowed_roles=row.allowed_roles,
+                              recording_policy=RecordingPolicy.model_validate(
+                                  {k: v for k, v in (row.recording_policy or {}).items() if k in DEFAULT_POLICY}))
 
 
 def _all(db: Database) -> list[Connection]:

@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -17,7 +18,7 @@ from pydantic import BaseModel
 from sqlalchemy import case, select
 
 from gui_recorder.db import Connection, Database, Session, User
-from gui_recorder.db.models import SESSION_VIEWER_ROLES, Review
+from gui_recorder.db.models import SESSION_STATUSES, SESSION_VIEWER_ROLES, Review
 from gui_recorder.errors import NotFoundError
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, current_user, require_roles
@@ -40,7 +41,16 @@ def create_session(db: Database, user: User, connection: Connection, client: str
         return row
 
 
+_COLUMNS = frozenset(Session.__table__.columns.keys()) - {"id"}
+
+
 def update_session(db: Database, session_id: str, **fields) -> None:
+    unknown = set(fields) - _COLUMNS
+    if unknown:
+        # setattr would silently keep a misspelt field off the row.
+        raise TypeError(f"sessions have no column {sorted(unknown)}")
+    if fields.get("status", "active") not in SESSION_STATUSES:
+        raise ValueError(f"session status must be one of {SESSION_STATUSES}")
     with db.session() as s:
         row = s.get(Session, session_id)
         if row is None:
@@ -133,9 +143,13 @@ def list_sessions(db: Database, user: User, username: str | None, connection: st
 
 
 @router.get("", response_model=list[SessionOut])
-async def sessions(request: Request, user: User = Depends(current_user), username: str | None = Query(None, alias="user"),
-                   connection: str | None = None, status: str | None = None, since: datetime | None = None,
-                   until: datetime | None = None, limit: int = Query(200, ge=1, le=5000)) -> list[SessionOut]:
+async def sessions(request: Request, user: User = Depends(current_user),
+                   username: str | None = Query(None, alias="user", max_length=64),
+                   connection: str | None = Query(None, max_length=64),
+                   status: Literal["active", "ended", "failed", "terminated"] | None = None,
+                   since: datetime | None = None, until: datetime | None = None,
+                   limit: int = Query(200, ge=1, le=5000)) -> list[SessionOut]:
+    """Sessions, live ones first, then the newest. Admins and auditors see all; others their own."""
     rows = await asyncio.to_thread(list_sessions, request.app.state.db, user, username, connection, status,
                                    since, until, limit)
     return [_out(r) for r in rows]

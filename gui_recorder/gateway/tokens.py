@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from gui_recorder.db import AuthToken, Connection, Database, TunnelToken, User
 from gui_recorder.errors import AuthError, ForbiddenError
@@ -22,6 +22,9 @@ def issue_login_token(db: Database, user: User, ttl_seconds: int, client_addr: s
     token = secrets.token_urlsafe(32)
     now = db.now()
     with db.session() as s:
+        # Sign-ins are rare next to requests: a good moment to forget expired tokens of both kinds.
+        s.execute(delete(AuthToken).where(AuthToken.expires_at <= now))
+        s.execute(delete(TunnelToken).where(TunnelToken.expires_at <= now - timedelta(days=1)))
         s.add(AuthToken(token_hash=_digest(token), user_id=user.id, created_at=now,
                         expires_at=now + timedelta(seconds=ttl_seconds), client_addr=client_addr))
     return token
