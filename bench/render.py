@@ -23,7 +23,6 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.make_recording import ensure  # noqa: E402
-from gui_recorder.render import Display, StreamReport, iter_frames, read_instructions  # noqa: E402
 
 SAMPLE_EVERY = 10  # compare every 10th encoded frame
 
@@ -53,22 +52,30 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def video_psnr(recording: Path, video: Path) -> tuple[float, float, int]:
+    """Render again in this process, keeping every SAMPLE_EVERY-th frame handed to the
+    encoder (the display model's exact frame, at the pts it was given), then decode
+    the video and compare those frames."""
+    from gui_recorder.render import render_recording, video as video_module
+
     exact: dict[int, np.ndarray] = {}
-    n = 0
-    last_pts = -1
-    for offset, frame, dirty in iter_frames(read_instructions(recording, StreamReport()), Display()):
-        if dirty or not exact:
-            pts = max(offset, last_pts + 1)
-            last_pts = pts
-            if n % SAMPLE_EVERY == 0:
-                exact[pts] = frame.copy()
-            n += 1
+    original = video_module._Encoder.add
+
+    def add(self, image, pts):
+        original(self, image, pts)
+        if (self.frames - 1) % SAMPLE_EVERY == 0:
+            exact[self.last_pts] = image.copy()
+
+    video_module._Encoder.add = add
+    try:
+        render_recording(recording, video)
+    finally:
+        video_module._Encoder.add = original
     scores = []
     with av.open(str(video)) as container:
         for frame in container.decode(video=0):
-            if frame.pts in exact:
+            ref = exact.get(frame.pts)
+            if ref is not None:
                 decoded = frame.to_ndarray(format="bgr24")
-                ref = exact[frame.pts]
                 scores.append(psnr(decoded[: ref.shape[0], : ref.shape[1]], ref))
     return float(np.mean(scores)), float(np.min(scores)), len(scores)
 
@@ -78,7 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.webm"
         r = render_child(recording, out)
-        mean_psnr, min_psnr, compared = video_psnr(recording, out)
+        mean_psnr, min_psnr, compared = video_psnr(recording, Path(tmp) / "again.webm")
     seconds = r["duration_ms"] / 1000
     hours = seconds / 3600
     print(f"recording: {recording} ({recording.stat().st_size / 1e6:.1f} MB of protocol, {seconds:.0f} s of session)")

@@ -127,6 +127,8 @@ async def test_last_frame_equals_the_screen_and_video_lasts_the_session(stack, t
     last = None
     for _, frame, _ in iter_frames(_instructions(recording), display):
         last = frame
+    # Real guacd output: every instruction is understood and well-formed.
+    assert not display.malformed and not display.unknown, (dict(display.malformed), dict(display.unknown))
     exact = display.frame(with_cursor=False)
     cv2.imwrite(str(artifacts / f"render-{protocol}-last.png"), exact)
     cv2.imwrite(str(artifacts / f"render-{protocol}-screen.png"), shot)

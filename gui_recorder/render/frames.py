@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -12,7 +13,11 @@ from gui_recorder.errors import ProtocolError
 from gui_recorder.protocol import Instruction, Parser
 from gui_recorder.render.display import Display, Rect
 
-READ_CHUNK = 1 << 20
+# Small enough that a corrupt spot mid-file loses little (the parser cannot resynchronise,
+# and the instructions of the chunk that holds the error are not returned).
+READ_CHUNK = 1 << 16
+
+Source = bytes | str | Path | BinaryIO | Iterable[bytes]
 
 
 @dataclass
@@ -20,6 +25,7 @@ class StreamReport:
     """What reading a recording found besides frames."""
 
     instructions: int = 0
+    bytes_read: int = 0
     truncated: str | None = None  # why the stream ended early (render kept everything before)
     syncs: int = 0
     first_ts: int | None = None
@@ -27,23 +33,36 @@ class StreamReport:
     extra: dict = field(default_factory=dict)
 
 
-def read_instructions(source: bytes | str | Path | Iterable[bytes], report: StreamReport) -> Iterator[Instruction]:
-    """Instructions of a recording; a recording cut mid-instruction (guacd killed) ends cleanly."""
+def read_instructions(source: Source, report: StreamReport) -> Iterator[Instruction]:
+    """Instructions of a recording: bytes, a path, a binary file object or an iterable of chunks.
+
+    A recording cut mid-instruction (guacd killed) or corrupt part-way ends
+    cleanly after the last whole instruction; ``report.truncated`` says why.
+    """
     parser = Parser()
-    if isinstance(source, (bytes, bytearray)):
-        chunks: Iterable[bytes] = [bytes(source)]
-    elif isinstance(source, (str, Path)):
-        chunks = file_chunks(Path(source))
-    else:
-        chunks = source
     try:
-        for chunk in chunks:
+        for chunk in chunks_of(source):
+            report.bytes_read += len(chunk)
             for ins in parser.feed(chunk):
                 report.instructions += 1
                 yield ins
         parser.close()
     except ProtocolError as exc:
         report.truncated = str(exc)
+
+
+def chunks_of(source: Source) -> Iterator[bytes]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        for i in range(0, len(data), READ_CHUNK):
+            yield data[i:i + READ_CHUNK]
+    elif isinstance(source, (str, Path)):
+        yield from file_chunks(Path(source))
+    elif hasattr(source, "read"):
+        while chunk := source.read(READ_CHUNK):
+            yield chunk
+    else:
+        yield from source
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:

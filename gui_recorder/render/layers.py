@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gui_recorder.render.paths import PathState
+
 MAX_SIDE = 8192  # bound on any layer dimension: a hostile or corrupt recording cannot exhaust memory
 
 # Guacamole channel masks (guacamole/protocol-types.h) guacd really sends.
@@ -18,7 +20,7 @@ OVER = 0xE
 
 
 class Layer:
-    __slots__ = ("index", "canvas", "x", "y", "z", "parent", "opacity", "path", "subpath", "grows")
+    __slots__ = ("index", "canvas", "x", "y", "z", "parent", "opacity", "paths", "grows")
 
     def __init__(self, index: int, width: int = 0, height: int = 0):
         self.index = index
@@ -26,8 +28,7 @@ class Layer:
         self.x = self.y = self.z = 0
         self.parent = 0
         self.opacity = 255
-        self.path: list[np.ndarray] = []  # closed polygons of the current path
-        self.subpath: list[tuple[int, int]] = []
+        self.paths = PathState()
         self.grows = index < 0
 
     @property
@@ -40,7 +41,6 @@ class Layer:
 
     def resize(self, width: int, height: int) -> None:
         """New size, pixels anchored top-left (as Guacamole.Layer.resize)."""
-        width, height = max(0, min(MAX_SIDE, width)), max(0, min(MAX_SIDE, height))
         if (height, width) == self.canvas.shape[:2]:
             return
         canvas = np.zeros((height, width, 4), np.uint8)
@@ -48,10 +48,11 @@ class Layer:
         canvas[:h, :w] = self.canvas[:h, :w]
         self.canvas = canvas
 
-    def fit(self, x: int, y: int, w: int, h: int) -> None:
-        """Buffers grow to fit what is drawn; visible layers keep their size."""
+    def fitted(self, x: int, y: int, w: int, h: int) -> tuple[int, int] | None:
+        """The size a buffer must grow to so that (x, y, w, h) fits; None if it fits (or never grows)."""
         if self.grows and (x + w > self.width or y + h > self.height):
-            self.resize(max(self.width, x + w), max(self.height, y + h))
+            return max(self.width, x + w), max(self.height, y + h)
+        return None
 
 
 def clip(layer: Layer, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int] | None:

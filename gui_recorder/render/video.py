@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 from fractions import Fraction
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,19 +24,23 @@ import numpy as np
 
 from gui_recorder.errors import RenderError
 from gui_recorder.render.display import Display
-from gui_recorder.render.frames import StreamReport, file_chunks, iter_frames, read_instructions
+from gui_recorder.render.frames import Source, StreamReport, iter_frames, read_instructions, sync_timestamp
 
+CODEC = "libvpx-vp9"
 KEYFRAME_MS = 5000
 # Frames closer than this are merged (the later state wins, shown at the earlier time
 # slot's end): typing at 15 keys/s needs no 15 fps video, and each frame costs bits.
 MIN_FRAME_MS = 100
 # VP9 for screen content: realtime speed, sharp text (tune-content=screen).
-ENCODER_OPTIONS = {"deadline": "realtime", "cpu-used": "6", "crf": "40", "b": "0", "row-mt": "1",
+# CRF 48 (measured on bench/render.py's 5-minute session): ~28 MB per session-hour at
+# ~41 dB PSNR; the 5 s keyframes are two thirds of the bytes, so CRF moves size little.
+ENCODER_OPTIONS = {"deadline": "realtime", "cpu-used": "6", "crf": "48", "b": "0", "row-mt": "1",
                    "lag-in-frames": "0", "g": "100000", "tune-content": "screen"}
 THUMB_EVERY_MS = 5000
 THUMB_WIDTH = 160
 SPRITE_COLUMNS = 10
-MAX_THUMBS = 2000  # a 2.8 h session at one per 5 s; longer ones space them out
+MAX_THUMBS = 2000  # a 2.8 h session at one per 5 s; longer ones space them out (and the JPEG stays < 65535 px)
+MAX_OUTPUT_SIDE = 4096
 
 
 @dataclass
@@ -62,13 +66,18 @@ class _Encoder:
         self.container = av.open(str(path), mode="w", format="webm")
         # VP9 wants even dimensions.
         self.width, self.height = width + (width & 1), height + (height & 1)
-        self.stream = self.container.add_stream("libvpx-vp9", rate=1000)
+        self.stream = self.container.add_stream(CODEC, rate=1000)
         self.stream.width, self.stream.height = self.width, self.height
         self.stream.pix_fmt = "yuv420p"
         self.stream.time_base = Fraction(1, 1000)
         self.stream.codec_context.time_base = Fraction(1, 1000)
         # Realtime VP9: encodes far faster than real time; CRF keeps text legible.
         self.stream.options = dict(ENCODER_OPTIONS)
+        # Say what the pixels are (BT.601, limited range, as cv2's BGR->I420 makes them), so a
+        # browser does not guess BT.709 for a large picture and shift the colours.
+        context = self.stream.codec_context
+        # (FFmpeg enums: AVCOL_SPC_BT470BG, AVCOL_PRI_BT470BG, AVCOL_TRC_SMPTE170M, AVCOL_RANGE_MPEG.)
+        context.colorspace, context.color_primaries, context.color_trc, context.color_range = 5, 5, 6, 1
         self.frames = 0
         self.last_key: int | None = None
         self.last_pts = -1
@@ -77,9 +86,10 @@ class _Encoder:
         if pts <= self.last_pts:
             pts = self.last_pts + 1  # two frames in one millisecond: keep them ordered
         if image.shape[1] != self.width or image.shape[0] != self.height:
-            image = cv2.copyMakeBorder(image, 0, self.height - image.shape[0], 0, self.width - image.shape[1],
-                                       cv2.BORDER_CONSTANT)
-        frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            image = fit_into(image, self.width, self.height)
+        # OpenCV's BGR->I420 (BT.601, limited range) is exact to within a level; swscale's
+        # unscaled bgr24->yuv420p path costs ~25 dB on terminal text (measured: 37 vs 63 dB).
+        frame = av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")
         frame.pts = pts
         frame.time_base = self.stream.time_base
         if self.last_key is None or pts - self.last_key >= KEYFRAME_MS:
@@ -90,10 +100,33 @@ class _Encoder:
         self.frames += 1
         self.last_pts = pts
 
+    def abandon(self) -> None:
+        try:
+            self.container.close()
+        except (av.FFmpegError, OSError, ValueError):
+            pass  # already failing: the temporary file is removed by the caller
+
     def close(self) -> None:
         for packet in self.stream.encode():
             self.container.mux(packet)
         self.container.close()
+
+
+def fit_into(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The picture on a black (width, height) canvas, top-left, scaled down only if it is larger.
+
+    The video keeps the size of its first frame: a display resized mid-session
+    (RDP or VNC desktop resize) is letterboxed rather than cropped. Odd sizes get
+    one black column or row, as VP9's 4:2:0 wants even dimensions.
+    """
+    h, w = image.shape[:2]
+    if w > width or h > height:
+        scale = min(width / w, height / h)
+        w, h = max(1, int(w * scale)), max(1, int(h * scale))
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+    out = np.zeros((height, width, 3), np.uint8)
+    out[:h, :w] = image
+    return out
 
 
 class _Sprite:
@@ -103,12 +136,21 @@ class _Sprite:
         self.thumbs: list[tuple[int, np.ndarray]] = []
 
     def offer(self, offset_ms: int, frame: np.ndarray, final: bool = False) -> None:
+        if offset_ms < self.next_ms and not (final and not self.thumbs):
+            return
+        scale = THUMB_WIDTH / frame.shape[1]
+        thumb = cv2.resize(frame, (THUMB_WIDTH, max(1, round(frame.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        if self.thumbs and thumb.shape != self.thumbs[0][1].shape:  # the display was resized: one cell size
+            thumb = fit_into(thumb, self.thumbs[0][1].shape[1], self.thumbs[0][1].shape[0])
         while offset_ms >= self.next_ms or (final and not self.thumbs):
-            scale = THUMB_WIDTH / frame.shape[1]
-            thumb = cv2.resize(frame, (THUMB_WIDTH, max(1, round(frame.shape[0] * scale))),
-                               interpolation=cv2.INTER_AREA)
+            # Each slot shows the screen as it was at its time (an idle stretch repeats one picture).
             self.thumbs.append((self.next_ms if not final else offset_ms, thumb))
             self.next_ms += self.every_ms
+            if len(self.thumbs) > MAX_THUMBS:
+                # A very long session: keep every other thumbnail and space them twice as far.
+                self.thumbs = self.thumbs[::2]
+                self.every_ms *= 2
+                self.next_ms = self.thumbs[-1][0] + self.every_ms
             if final:
                 break
 
@@ -139,32 +181,32 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def render_recording(src: bytes | str | Path | Iterable[bytes], out_webm: Path, *,
-                     size: tuple[int, int] | None = None, sprite_path: Path | None = None,
-                     sprite_index_path: Path | None = None, poster_path: Path | None = None,
-                     progress: Callable[[float], None] | None = None,
+def render_recording(src: Source, out_webm: Path, *, size: tuple[int, int] | None = None,
+                     sprite_path: Path | None = None, sprite_index_path: Path | None = None,
+                     poster_path: Path | None = None, progress: Callable[[float], None] | None = None,
                      total_bytes: int | None = None) -> RenderResult:
-    """Render a recording (ours or guacd's own) to WebM, plus sprite, index and poster if asked."""
+    """Render a recording (ours or guacd's own) to WebM, plus sprite, index and poster if asked.
+
+    ``src`` is a path, bytes, a binary file object or an iterable of byte chunks.
+    ``progress`` gets the fraction of the input read (needs a path, a seekable
+    file or ``total_bytes``). A recording cut mid-instruction renders up to its
+    last whole instruction and says so in ``RenderResult.truncated``.
+    Raises RenderError when there is nothing to render or an output cannot be written.
+    """
     out_webm = Path(out_webm)
+    if size is not None and not (16 <= size[0] <= MAX_OUTPUT_SIDE and 16 <= size[1] <= MAX_OUTPUT_SIDE):
+        raise RenderError(f"output size {size[0]}x{size[1]} is outside 16..{MAX_OUTPUT_SIDE}")
     report = StreamReport()
     display = Display()
-    if isinstance(src, (str, Path)) and total_bytes is None:
-        total_bytes = Path(src).stat().st_size
-    consumed = [0]
-
-    def counted(chunks):
-        for chunk in chunks:
-            consumed[0] += len(chunk)
-            yield chunk
-
-    source = counted(file_chunks(Path(src))) if isinstance(src, (str, Path)) else src
+    if total_bytes is None:
+        total_bytes = _total_bytes(src)
     encoder: _Encoder | None = None
     sprite = _Sprite(THUMB_EVERY_MS)
     last_frame, last_offset, last_progress = None, 0, -1.0
     pending: tuple[np.ndarray, int] | None = None  # the newest state not yet encoded
     tmp_video = _tmp(out_webm)
     try:
-        for offset, frame, dirty in iter_frames(read_instructions(source, report), display, report):
+        for offset, frame, dirty in iter_frames(read_instructions(src, report), display, report):
             if size:
                 frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
             if encoder is None:
@@ -178,7 +220,7 @@ def render_recording(src: bytes | str | Path | Iterable[bytes], out_webm: Path, 
                 sprite.offer(offset, frame)
             last_frame, last_offset = frame, offset
             if progress and total_bytes:
-                fraction = min(1.0, consumed[0] / total_bytes)
+                fraction = min(1.0, report.bytes_read / total_bytes)
                 if fraction - last_progress >= 0.01:
                     progress(fraction)
                     last_progress = fraction
@@ -188,36 +230,62 @@ def render_recording(src: bytes | str | Path | Iterable[bytes], out_webm: Path, 
             encoder.add(pending[0], max(pending[1], encoder.last_pts + 1))
         if encoder.last_pts < last_offset:
             encoder.add(last_frame, last_offset)  # the video lasts as long as the session
+        frames_encoded = encoder.frames
         encoder.close()
-        os.replace(tmp_video, out_webm)
-    except BaseException:
+        encoder = None
+        if sprite_path:
+            sprite.offer(last_offset, last_frame, final=True)
+            sprite.write(Path(sprite_path), Path(sprite_index_path or Path(sprite_path).with_suffix(".json")))
+        if poster_path:
+            ok, data = cv2.imencode(".jpg", last_frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            _write_atomically(Path(poster_path), data.tobytes())
+        os.replace(tmp_video, out_webm)  # last: the video's presence means everything is there
+    except av.FFmpegError as exc:
+        raise RenderError(f"the video encoder failed: {exc}") from exc
+    except OSError as exc:
+        raise RenderError(f"cannot write the rendering: {exc}") from exc
+    finally:
+        if encoder is not None:
+            encoder.abandon()
         tmp_video.unlink(missing_ok=True)
-        raise
-    if sprite_path:
-        sprite.offer(last_offset, last_frame, final=True)
-        sprite.write(Path(sprite_path), Path(sprite_index_path or Path(sprite_path).with_suffix(".json")))
-    if poster_path:
-        ok, data = cv2.imencode(".jpg", last_frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
-        _write_atomically(Path(poster_path), data.tobytes())
-    if progress:
+    if progress and last_progress < 1.0:
         progress(1.0)
-    return RenderResult(duration_ms=last_offset, frames_encoded=encoder.frames, width=last_frame.shape[1],
+    return RenderResult(duration_ms=last_offset, frames_encoded=frames_encoded, width=last_frame.shape[1],
                         height=last_frame.shape[0], unknown=dict(display.unknown), malformed=dict(display.malformed),
                         truncated=report.truncated, bytes_written=out_webm.stat().st_size,
                         instructions=report.instructions)
 
 
-def probe_recording(src: bytes | str | Path) -> tuple[int, int, int]:
-    """(duration ms, width, height) without rendering: reads only `size` of layer 0 and `sync`."""
+def _total_bytes(src: Source) -> int | None:
+    if isinstance(src, (str, Path)):
+        return Path(src).stat().st_size
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return len(src)
+    try:
+        here = src.tell()  # type: ignore[union-attr]
+        end = src.seek(0, os.SEEK_END)  # type: ignore[union-attr]
+        src.seek(here)  # type: ignore[union-attr]
+        return end - here
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def probe_recording(src: Source) -> tuple[int, int, int]:
+    """(duration ms, width, height) without rendering: parses, but draws nothing."""
     report = StreamReport()
     width = height = 0
     for ins in read_instructions(src, report):
-        if ins[0] == "size" and len(ins) >= 4 and ins[1] == "0":
-            width, height = int(ins[2]), int(ins[3])
-        elif ins[0] == "sync" and len(ins) > 1 and ins[1].lstrip("-").isdigit():
-            ts = int(ins[1])
-            report.first_ts = ts if report.first_ts is None else report.first_ts
-            report.last_ts = ts
-    if report.first_ts is None:
+        op = ins[0]
+        if op == "sync":
+            ts = sync_timestamp(ins)
+            if ts is not None:
+                report.first_ts = ts if report.first_ts is None else report.first_ts
+                report.last_ts = ts
+        elif op == "size" and len(ins) >= 4 and ins[1] == "0":
+            try:
+                width, height = int(ins[2]), int(ins[3])
+            except ValueError:
+                pass
+    if report.first_ts is None or report.last_ts is None:
         return 0, width, height
     return report.last_ts - report.first_ts, width, height
