@@ -80,6 +80,18 @@ def test_search_hit_opens_player_at_the_moment(gateway, worker, browser, artifac
         reviews = auditor.get(f"/api/sessions/{session_id}").json()["reviews"]
     assert reviews[-1]["reviewed_by"] == "auditor" and reviews[-1]["comment"] == f"checked {phrase}"
     assert page.get_attribute("#export", "href") == f"/api/sessions/{session_id}/export"
+    # The video shows the recorded desktop: near the end the white xterm fills most of the frame.
+    page.evaluate("window.player.seek(window.player.video.duration * 1000 - 300)")
+    page.wait_for_function("!window.player.video.seeking && window.player.video.readyState >= 2")
+    white = page.evaluate("""() => {
+        const v = window.player.video, c = document.createElement('canvas');
+        c.width = v.videoWidth; c.height = v.videoHeight;
+        const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+        const d = g.getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i + 1] > 200 && d[i + 2] > 200) n++;
+        return n / (d.length / 4); }""")
+    assert white > 0.3, white
+    page.screenshot(path=str(artifacts / "ui-player-end.png"))
     context.close()
 
 
@@ -97,6 +109,9 @@ def test_auditor_watches_live_and_terminates(gateway, browser, artifacts):
     row.locator("a.watch-live").click()
     watcher.wait_for_function("document.body?.dataset.state === 'connected'", timeout=30_000)
     watcher.wait_for_timeout(1500)
+    # The read-only view fits the window (1280x900) without scrolling.
+    shown = watcher.locator("#display").bounding_box()
+    assert shown["y"] + shown["height"] <= 900 and shown["x"] + shown["width"] <= 1280, shown
 
     def watcher_pixels() -> np.ndarray:
         url = watcher.evaluate("window.guiRecorder.client.getDisplay().flatten().toDataURL('image/png')")

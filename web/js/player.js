@@ -151,7 +151,13 @@ function showPreview(event) {
   box.replaceChildren();
   if (thumbs && thumbs.items && thumbs.items.length) {
     const item = thumbs.items.reduce((a, b) => (Math.abs(b.t_ms - ms) < Math.abs(a.t_ms - ms) ? b : a));
-    box.append(el('div', { style: `width:${item.w}px;height:${item.h}px;background:url(${thumbs.sprite_url}) -${item.x}px -${item.y}px` }));
+    const tile = el('div');
+    Object.assign(tile.style, {
+      width: `${item.w}px`, height: `${item.h}px`,
+      backgroundImage: `url(${JSON.stringify(String(thumbs.sprite_url))})`,
+      backgroundPosition: `-${item.x}px -${item.y}px`,
+    });
+    box.append(tile);
   }
   $('preview').style.left = `${fraction * 100}%`;
   $('preview').hidden = false;

@@ -35,7 +35,8 @@ async function run(event) {
     const body = await api('GET', `/api/search?${params}`);
     $('page-error').hidden = true;
     $('results').replaceChildren(...body.results.map((hit) => result(hit, q)));
-    $('search-status').textContent = body.count ? `${body.count} moments found.` : 'Nothing found.';
+    const n = body.results.length;
+    $('search-status').textContent = n ? `${n} moment${n === 1 ? '' : 's'} found.` : 'Nothing found.';
   } catch (err) {
     $('page-error').textContent = describeApiError(err);
     $('page-error').hidden = false;

@@ -45,9 +45,15 @@ function connect(token) {
   window.guiRecorder = { client };
   const display = client.getDisplay();
   $('display').append(display.getElement());
+  // Fit the whole remote screen in the window, width and height; never enlarge
+  // (an upscaled terminal is blurry, and the auditor reads text).
   const fit = () => {
     const width = display.getWidth();
-    if (width) display.scale(Math.min(1, ($('display').parentElement.clientWidth - 4) / width));
+    const height = display.getHeight();
+    if (!width || !height) return;
+    const box = $('display');
+    const room = window.innerHeight - box.getBoundingClientRect().top - window.scrollY - 16;
+    display.scale(Math.min(1, (box.parentElement.clientWidth - 4) / width, Math.max(0.1, room / height)));
   };
   display.onresize = fit;
   window.addEventListener('resize', fit);
