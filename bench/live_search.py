@@ -31,6 +31,7 @@ from gui_recorder.gateway.demo import seed_demo  # noqa: E402
 from gui_recorder.protocol import Parser, encode  # noqa: E402
 from gui_recorder.settings import Settings  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
+from gui_recorder.text.keys import keystroke  # noqa: E402
 from gui_recorder.stack.checks import http_ok  # noqa: E402
 from gui_recorder.stack.process import free_port  # noqa: E402
 
@@ -56,8 +57,7 @@ async def session(base: str, vendor: str, auditor: str, phrases: int) -> list[fl
             for _ in range(phrases):
                 phrase = "bench" + "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(8))
                 for ch in f"echo {phrase}\n":
-                    keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
-                    await ws.send(encode(("key", keysym, "1")) + encode(("key", keysym, "0")))
+                    await ws.send(keystroke(ch))
                     await asyncio.sleep(0.02)
                 typed = time.monotonic()
                 while time.monotonic() - typed < 120:

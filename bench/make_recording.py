@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd  # noqa: E402
-from gui_recorder.protocol import encode  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
+from gui_recorder.text.keys import keystroke  # noqa: E402
 
 CACHE = ROOT / "var" / "bench"
 COMMANDS = ["uname -a", "ls -la /etc", "df -h", "cat /etc/os-release", "ps aux | head -30",
@@ -36,8 +36,7 @@ def recording_path(minutes: float) -> Path:
 
 async def _type(conn, text: str) -> None:
     for ch in text:
-        keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
-        await conn.send_raw((encode(("key", keysym, "1")) + encode(("key", keysym, "0"))).encode())
+        await conn.send_raw(keystroke(ch).encode())
         await asyncio.sleep(0.06)
 
 

@@ -131,6 +131,7 @@ async def drive_session(gateway, connection_id: str, text: str = "", seconds: fl
     import websockets
 
     from gui_recorder.protocol import Parser, encode
+    from gui_recorder.text.keys import keystroke
 
     with gateway.api(role) as api:
         token = api.post(f"/api/connections/{connection_id}/tunnel-token").raise_for_status().json()["token"]
@@ -148,8 +149,7 @@ async def drive_session(gateway, connection_id: str, text: str = "", seconds: fl
         reader = asyncio.create_task(pump())
         await asyncio.sleep(1.0)
         for ch in text:
-            keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
-            await ws.send(encode(("key", keysym, "1")) + encode(("key", keysym, "0")))
+            await ws.send(keystroke(ch))
             await asyncio.sleep(0.03)
         await asyncio.sleep(seconds)
         await ws.send(encode(("disconnect",)))
@@ -168,7 +168,7 @@ async def record_with_guacd(stack, directory: Path, name: str, text: str = "", s
     import asyncio
 
     from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
-    from gui_recorder.protocol import encode
+    from gui_recorder.text.keys import keystroke
 
     target = stack.vnc if protocol == "vnc" else stack.rdp
     params = {**target.guacd_parameters(), "recording-path": str(directory), "recording-name": name,
@@ -185,8 +185,7 @@ async def record_with_guacd(stack, directory: Path, name: str, text: str = "", s
     reader = asyncio.create_task(pump())
     await asyncio.sleep(1.0)
     for ch in text:
-        keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
-        await conn.send_raw((encode(("key", keysym, "1")) + encode(("key", keysym, "0"))).encode())
+        await conn.send_raw(keystroke(ch).encode())
         await asyncio.sleep(0.03)
     await asyncio.sleep(seconds)
     reader.cancel()

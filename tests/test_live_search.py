@@ -9,6 +9,7 @@ import time
 import websockets
 
 from gui_recorder.protocol import Parser, encode
+from gui_recorder.text.keys import keystroke
 
 
 async def test_phrase_typed_in_a_live_session_is_found_before_it_ends(gateway, worker):
@@ -29,8 +30,7 @@ async def test_phrase_typed_in_a_live_session_is_found_before_it_ends(gateway, w
         reader = asyncio.create_task(pump())
         await asyncio.sleep(1)
         for ch in f"echo {phrase}\n":
-            keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
-            await ws.send(encode(("key", keysym, "1")) + encode(("key", keysym, "0")))
+            await ws.send(keystroke(ch))
             await asyncio.sleep(0.03)
         typed_at = time.monotonic()
         found = None

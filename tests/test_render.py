@@ -14,6 +14,7 @@ import pytest
 from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
 from gui_recorder.protocol import Instruction, encode
 from gui_recorder.render import Display, iter_frames, probe_recording, render_recording
+from gui_recorder.text.keys import keystroke
 from gui_recorder.render.layers import transfer
 
 
@@ -103,8 +104,7 @@ async def record_and_snap(stack, tmp_path, protocol: str, text: str) -> tuple:
     reader = asyncio.create_task(pump())
     await asyncio.sleep(1.5)
     for ch in text:
-        keysym = str(ord(ch)) if ch != "\n" else str(0xFF0D)
-        await conn.send_raw((encode(("key", keysym, "1")) + encode(("key", keysym, "0"))).encode())
+        await conn.send_raw(keystroke(ch).encode())
         await asyncio.sleep(0.03)
     await asyncio.sleep(2.5)  # let the screen settle, then look at it
     shot = await asyncio.to_thread(screenshot, target.display)

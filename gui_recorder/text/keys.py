@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gui_recorder.protocol import Instruction
+from gui_recorder.protocol import Instruction, encode
 from gui_recorder.text.timeline import Origin
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,22 @@ def keysym_char(keysym: int) -> str | None:
             return chr(code)
         return None
     return KEYPAD_CHARS.get(keysym)
+
+
+def keystroke(ch: str) -> str:
+    """Wire text of pressing and releasing the key that types ``ch`` (newline: Return).
+
+    The inverse of ``keysym_char``, for scripted clients (tests, benchmarks)
+    that type through the real protocol.
+    """
+    code = ord(ch)
+    if ch == "\n":
+        keysym = 0xFF0D
+    elif 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF:
+        keysym = code
+    else:
+        keysym = 0x01000000 | code
+    return encode(("key", str(keysym), "1")) + encode(("key", str(keysym), "0"))
 
 
 def keysym_label(keysym: int) -> str:
