@@ -27,7 +27,7 @@ import httpx  # noqa: E402
 import websockets  # noqa: E402
 
 from gui_recorder.cli import settings_env  # noqa: E402
-from gui_recorder.gateway.demo import seed_demo  # noqa: E402
+from gui_recorder.stack.demo import seed_demo  # noqa: E402
 from gui_recorder.protocol import Parser, encode  # noqa: E402
 from gui_recorder.settings import Settings  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402

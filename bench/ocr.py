@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gui_recorder.text.engine import OcrLine, TesseractEngine  # noqa: E402
 from gui_recorder.text.ocr import extract_text, iter_instructions  # noqa: E402
+from gui_recorder.render import screen_frames  # noqa: E402
 
 WORD = re.compile(r"\w{2,}")
 
@@ -79,7 +80,7 @@ def naive(recording: Path, engine: TimedEngine) -> tuple[dict[str, int], list[tu
     """
     # The same frames as ours (render's display model, without the cursor):
     # only the OCR strategy differs.
-    from gui_recorder.text.ocr import screen_frames as iter_frames
+    from gui_recorder.render import screen_frames as iter_frames
 
     words: dict[str, int] = {}  # word -> in how many reads
     cache: dict[bytes, tuple[list[str], float]] = {}
@@ -134,7 +135,7 @@ def main() -> None:
         ours_engine = TimedEngine(TesseractEngine())
         wall = time.perf_counter()
         total_start = cpu_now()
-        result = extract_text(recording, engine=ours_engine)
+        result = extract_text(recording, frames=screen_frames, engine=ours_engine)
         ours_total = cpu_now() - total_start
         ours_wall = time.perf_counter() - wall
         ours_words = words_of(item.text for item in result.screen)

@@ -32,16 +32,32 @@ def load_settings(args: argparse.Namespace) -> Settings:
     return Settings()
 
 
-def _serve(settings: Settings) -> None:
+def server_config(settings: Settings, app=None, **overrides):
+    """uvicorn's configuration for the gateway (``serve``, ``dev`` and the tests that need the real edge).
+
+    ``X-Forwarded-For``/``-Proto`` are believed only from ``trusted_proxies``: from
+    them the client address (audit, throttling) and the scheme (``Secure`` cookies
+    behind TLS) are the original ones; from anyone else the headers are ignored.
+    """
     import uvicorn
 
     from gui_recorder.gateway.app import create_app
+    from gui_recorder.gateway.edge import redact_server_logs
 
-    config = uvicorn.Config(create_app(settings), host=settings.host, port=settings.port,
-                            log_level="info", ws_max_size=1 << 22, proxy_headers=False,
-                            # Screen updates are PNG/JPEG in base64: deflate costs CPU for little gain.
-                            ws_per_message_deflate=False)
-    uvicorn.Server(config).run()
+    trusted = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
+    options = dict(host=settings.host, port=settings.port, log_level="info", ws_max_size=1 << 22,
+                   proxy_headers=bool(trusted), forwarded_allow_ips=trusted, server_header=False,
+                   # Screen updates are PNG/JPEG in base64: deflate costs CPU for little gain.
+                   ws_per_message_deflate=False)
+    config = uvicorn.Config(app if app is not None else create_app(settings), **{**options, **overrides})
+    redact_server_logs()  # after Config: it (re)configures uvicorn's loggers
+    return config
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    uvicorn.Server(server_config(settings)).run()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -53,6 +69,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_worker(settings: Settings):
+    from gui_recorder.index import SearchIndex
+    from gui_recorder.storage import ensure_buckets
     from gui_recorder.storage.tiering import Tiering
     from gui_recorder.worker.lifecycle import run_lifecycle
     from gui_recorder.worker.live import LiveIndexer
@@ -61,10 +79,17 @@ def build_worker(settings: Settings):
 
     ctx = build_context(settings)
     ctx.db.create_all()
-    ctx.hot.ensure_bucket()
+    # Both tiers before anything reads them: live text looks into cold for moved sessions.
+    ensure_buckets(ctx.hot, ctx.reader.cold)
     tiering = Tiering(ctx.hot, ctx.reader.cold)
-    lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds,
-                         lambda ctx: run_lifecycle(ctx.db, tiering, settings.hot_days, settings.retention_days))
+
+    def lifecycle_pass(ctx) -> None:
+        # Expired sessions are forgotten, text included (issue 10: it used to stay searchable).
+        with SearchIndex.from_settings(settings) as index:
+            run_lifecycle(ctx.db, tiering, settings.hot_days, settings.retention_days, index,
+                          spool_root=settings.resolved_spool_dir)
+
+    lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds, lifecycle_pass)
     live_text = Periodic("live text", settings.live_text_interval_seconds, LiveIndexer())
     return Worker(ctx, TASKS, periodic=[lifecycle, live_text],
                   lease_seconds=settings.worker_lease_seconds)
@@ -87,8 +112,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from gui_recorder.db import Database
     from gui_recorder.storage import hot_store
-    from gui_recorder.recording.importer import import_directory
-    from gui_recorder.worker import jobs
+    from gui_recorder.sessions.imports import import_directory
+    from gui_recorder.db import jobs
 
     directory = Path(args.directory)
     if not directory.is_dir():
@@ -181,15 +206,17 @@ def settings_env(settings: Settings) -> dict[str, str]:
 def _dev_secrets(path: Path) -> dict:
     """Secrets of the dev stack, generated once and kept, so its data stays readable."""
     if path.exists():
+        path.chmod(0o600)  # a file an older version left 0644
         return json.loads(path.read_text())
     data = {
         "secret_key": secrets.token_urlsafe(32),
         "minio_secret_key": secrets.token_urlsafe(18),
         "accounts": {role: f"{role}-{secrets.token_urlsafe(6)}" for role in DEMO_ROLES},
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(data, indent=2))
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(json.dumps(data, indent=2))
     return data
 
 
@@ -203,9 +230,16 @@ def cmd_dev(args: argparse.Namespace) -> int:
     from gui_recorder.stack.process import free_port
     from gui_recorder.stack.checks import port_free
 
+    # Everything the dev stack writes under var/ (secrets, database, spool, MinIO's
+    # data, logs) is for this account only: files 0600, directories 0700 (issue 10).
+    os.umask(0o077)
     var_dir = Path(args.var_dir).resolve()
+    var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    var_dir.chmod(0o700)  # one an older version made 0755: nothing below is reachable by others now
     kept = _dev_secrets(var_dir / "secrets.json")
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # The demo desktops run as the unprivileged demo account; guacd, MinIO and the
+    # worker are restarted when they die; none of them outlives this process.
     stack = Stack(var_dir / "stack", minio_secret_key=kept["minio_secret_key"])
     try:
         print("starting MinIO, guacd, the VNC and the RDP demo targets...", flush=True)
@@ -227,7 +261,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         connections = _seed_demo(settings, info, kept["accounts"])
         # The worker renders and indexes in its own process: CPU-heavy work stays off the relay's loop.
         stack.spawn("worker", [sys.executable, "-m", "gui_recorder.cli", "worker"],
-                              env=settings_env(settings))
+                    env=settings_env(settings), restart=True)
         url = f"http://{settings.host}:{settings.port}/"
         described = {
             "gateway_url": url,
@@ -238,9 +272,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
         }
         env_file = var_dir / "gui-recorder.env"
         env_file.touch(mode=0o600)
+        env_file.chmod(0o600)
         env_file.write_text("".join(f"{k}={v}\n" for k, v in settings_env(settings).items()))
         stack_json = var_dir / "stack.json"
         stack_json.touch(mode=0o600)
+        stack_json.chmod(0o600)
         stack_json.write_text(json.dumps(described, indent=2))
         print(f"\ngui-recorder is running at {url}\n")
         for account in described["accounts"]:
@@ -260,7 +296,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def _seed_demo(settings: Settings, info, accounts: dict[str, str]) -> list[dict]:
     """Demo accounts (one per role) and the two demo connections, idempotently."""
-    from gui_recorder.gateway.demo import seed_demo
+    from gui_recorder.stack.demo import seed_demo
 
     return seed_demo(settings, info, accounts)
 

@@ -13,6 +13,8 @@ them into a status code, a close code or an exit code::
     ├── StorageError           object store unreachable or refused    (HTTP 503)
     ├── RecordingError         the recording cannot be made durable   (session ends)
     ├── AuthError              bad credentials or token               (HTTP 401)
+    │   └── ThrottledError     too many failed sign-ins, Retry-After  (HTTP 429)
+    ├── PasswordPolicyError    a new password breaks the policy       (HTTP 422)
     ├── ForbiddenError         authenticated, not allowed             (HTTP 403)
     ├── NotFoundError          no such object                         (HTTP 404)
     ├── ConflictError          the object already exists              (HTTP 409)
@@ -83,6 +85,25 @@ class RecordingError(GuiRecorderError):
 
 class AuthError(GuiRecorderError):
     http_status = 401
+
+
+class ThrottledError(AuthError):
+    """Sign-in refused without checking the password: too many recent failures.
+
+    ``retry_after`` (whole seconds) becomes the response's ``Retry-After``.
+    """
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class PasswordPolicyError(GuiRecorderError):
+    """A new password is too short, is the username or is a common one; the message says which."""
+
+    http_status = 422
 
 
 class ForbiddenError(GuiRecorderError):

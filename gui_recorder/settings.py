@@ -28,6 +28,31 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 8 * 3600
     tunnel_token_ttl_seconds: int = 60
 
+    # The edge: sign-in throttling, the password policy, what anonymous clients may reach.
+    login_free_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins an account name may have before each further one locks it")
+    login_free_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins one client address may have before each further one locks it")
+    login_backoff_base_seconds: float = Field(
+        1.0, gt=0, description="First lock after the free failures; each further failure doubles it")
+    login_backoff_max_seconds: float = Field(900.0, gt=0, description="The longest sign-in lock")
+    login_failure_window_seconds: float = Field(
+        900.0, gt=0, description="Failures are forgotten after this many seconds without a new one")
+    password_min_length: int = Field(12, ge=8, le=128, description="Shortest password an account may be given")
+    metrics_token: SecretStr | None = Field(
+        None, description="Bearer token that /metrics requires (Prometheus `authorization` credentials)")
+    metrics_loopback_only: bool = Field(
+        True, description="Without metrics_token: serve /metrics only to loopback clients (false: to anyone)")
+    api_docs: bool = Field(True, description="Serve /docs (Swagger UI from web/vendor) and /openapi.json")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For/-Proto "
+                        "are believed (client address in audit, Secure cookies behind TLS); empty: none")
+    audit_view_window_seconds: float = Field(
+        300.0, ge=0,
+        description="Repeated reads of one session's media by one viewer within this many seconds "
+                    "(a video's Range requests, thumbnails on hover) are one audit event, not one per "
+                    "request; 0 records every request")
+
     # guacd.
     guacd_host: str = "127.0.0.1"
     guacd_port: int = 4822

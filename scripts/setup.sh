@@ -7,7 +7,7 @@ ROOT=$(pwd)
 log() { printf '[setup] %s\n' "$*" >&2; }
 
 APT_PACKAGES=(xvfb x11vnc xterm xdotool x11-utils imagemagick freerdp2-shadow-x11 winpr-utils
-  tesseract-ocr tesseract-ocr-eng chromium fonts-dejavu-core tk python3-tk postgresql-15)
+  tesseract-ocr tesseract-ocr-eng chromium fonts-dejavu-core tk python3-tk postgresql-15 maven unzip)
 GUACD_PACKAGES=(guacd libguac-client-rdp0 libguac-client-vnc0 libguac-client-ssh0)
 
 missing=()
@@ -43,11 +43,32 @@ PIN
 fi
 
 # MinIO is not packaged: build it once with the Go toolchain and cache the binary.
+# Pinned (never @latest): the version ../shared/ENVIRONMENT.md verified; a cached
+# binary of another version is rebuilt, so every machine runs the same server.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO_BIN="${GUI_RECORDER_MINIO_BIN:-$HOME/go/bin/minio}"
-if [ ! -x "$MINIO_BIN" ]; then
-  log "building MinIO with go install (first time only, takes minutes)"
-  GOFLAGS=-mod=mod go install github.com/minio/minio@latest
+# A binary named by GUI_RECORDER_MINIO_BIN is the operator's choice: only its presence is checked.
+# (grep without -q: under pipefail its early exit would fail the pipeline and force a rebuild.)
+if [ ! -x "$MINIO_BIN" ] || { [ -z "${GUI_RECORDER_MINIO_BIN:-}" ] && ! go version -m "$MINIO_BIN" 2>/dev/null \
+    | grep "^[[:space:]]*mod[[:space:]]*github.com/minio/minio[[:space:]]*$MINIO_VERSION[[:space:]]" >/dev/null; }; then
+  log "building MinIO $MINIO_VERSION with go install (first time only, takes minutes)"
+  GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
 fi
+
+# The demo desktops (Xvfb, xterm, x11vnc, freerdp-shadow) run as this unprivileged
+# user, so a demo session is no root shell beside var/ (issue 10). Its home is
+# empty (no skeleton files) and outside the project; the xterm starts there.
+DEMO_USER=gr-demo
+DEMO_HOME=/var/lib/gr-demo
+if ! id -u "$DEMO_USER" >/dev/null 2>&1; then
+  log "creating the demo desktop user $DEMO_USER"
+  useradd --system --user-group --no-create-home --home-dir "$DEMO_HOME" --shell /bin/bash "$DEMO_USER"
+fi
+if [ ! -d "$DEMO_HOME" ]; then
+  install -d -m 0700 -o "$DEMO_USER" -g "$DEMO_USER" "$DEMO_HOME"
+fi
+# X servers run by an unprivileged user need the shared socket directory to exist.
+[ -d /tmp/.X11-unix ] || install -d -m 1777 /tmp/.X11-unix
 
 # Python virtualenv with the pinned dependencies; rebuilt only when the pins change.
 stamp_src=$(cat pyproject.toml requirements.lock 2>/dev/null | sha256sum | cut -d' ' -f1)
@@ -60,16 +81,51 @@ if [ ! -x .venv/bin/python ] || [ "$(cat .venv/.stamp 2>/dev/null)" != "$stamp_s
   echo "$stamp_src" > .venv/.stamp
 fi
 
-# guacamole-common-js for the web client and the player tests, served locally (no CDN).
+# guacamole-common-js for the web client and the player tests, served locally (no CDN):
+# Apache's own build from Maven Central, checked against the digest pinned here
+# (Maven Central publishes a .sha1 beside the zip, which mvn checks strictly too).
+GJS_VERSION=1.6.0
+GJS_ZIP_SHA512=228c08dd0b3e860bcbae1dbccfdcbe55652bebed2aec4c59b738ee025d1354d1e35983459bf25c57495c733d6502ec1e469e9bcb596235a3eac96b62345e1bac
+# all.js inside that zip, byte for byte: a file with another digest (e.g. the npm
+# republish an older setup fetched) is stale and replaced.
+GJS_SHA256=b31a4384599f7498bcabf91ed934124ea5df30231310aa78407d3c3754287633
 GJS=web/vendor/guacamole-common.js
-if [ ! -s "$GJS" ]; then
-  log "fetching guacamole-common-js 1.6.0 from npm"
-  tmp=$(mktemp -d)
-  (cd "$tmp" && npm pack -q @glokon/guacamole-common-js@1.6.0 >/dev/null && tar xzf ./*.tgz)
+if [ "$(sha256sum "$GJS" 2>/dev/null | cut -d' ' -f1)" != "$GJS_SHA256" ]; then
+  log "fetching guacamole-common-js $GJS_VERSION (Apache, Maven Central)"
+  mvn -q -B -Dstyle.color=never --strict-checksums dependency:get -Dtransitive=false \
+    -Dartifact="org.apache.guacamole:guacamole-common-js:$GJS_VERSION:zip" >/dev/null
+  zip="$HOME/.m2/repository/org/apache/guacamole/guacamole-common-js/$GJS_VERSION/guacamole-common-js-$GJS_VERSION.zip"
+  echo "$GJS_ZIP_SHA512  $zip" | sha512sum --quiet -c - \
+    || { log "guacamole-common-js-$GJS_VERSION.zip does not match the pinned SHA-512: refusing it"; exit 1; }
   mkdir -p web/vendor
-  # The CommonJS build ends with `module.exports = Guacamole;`: give browsers a `module`.
-  { echo 'var module = {exports: {}};'; cat "$tmp/package/lib/cjs/guacamole.js"; } > "$GJS.tmp"
+  unzip -p "$zip" guacamole-common-js/all.js > "$GJS.tmp"
+  echo "$GJS_SHA256  $GJS.tmp" | sha256sum --quiet -c - \
+    || { log "all.js in the verified zip has an unexpected digest"; rm -f "$GJS.tmp"; exit 1; }
   mv "$GJS.tmp" "$GJS"
+  printf 'org.apache.guacamole:guacamole-common-js:%s:zip sha512=%s\n' "$GJS_VERSION" "$GJS_ZIP_SHA512" \
+    > "$GJS.source"
+fi
+
+# Swagger UI for /docs, served from web/vendor/swagger-ui (no CDN). Pinned, and the
+# npm tarball is checked against the registry's published integrity before use.
+SWAGGER_VERSION=5.35.0
+SWAGGER_SHA512=U06rpMtW9V3XPGOBeamTUSr0Z09jMX4IJuANpE/EZbAhw0G8CgwrzU4YmXkn/h0wCDNsXdGarTNNHC3sU8yVUQ==
+SWAGGER_DIR=web/vendor/swagger-ui
+if [ "$(cat "$SWAGGER_DIR/VERSION" 2>/dev/null)" != "$SWAGGER_VERSION sha512-$SWAGGER_SHA512" ]; then
+  log "fetching swagger-ui-dist $SWAGGER_VERSION from npm"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack -q "swagger-ui-dist@$SWAGGER_VERSION" >/dev/null)
+  got=$(openssl dgst -sha512 -binary "$tmp/swagger-ui-dist-$SWAGGER_VERSION.tgz" | base64 -w0)
+  if [ "$got" != "$SWAGGER_SHA512" ]; then
+    log "swagger-ui-dist $SWAGGER_VERSION: integrity mismatch (got sha512-$got), refusing it"
+    rm -rf "$tmp"
+    exit 1
+  fi
+  tar xzf "$tmp/swagger-ui-dist-$SWAGGER_VERSION.tgz" -C "$tmp"
+  rm -rf "$SWAGGER_DIR.tmp" && mkdir -p "$SWAGGER_DIR.tmp"
+  cp "$tmp/package/swagger-ui-bundle.js" "$tmp/package/swagger-ui.css" "$tmp/package/LICENSE" "$SWAGGER_DIR.tmp/"
+  echo "$SWAGGER_VERSION sha512-$SWAGGER_SHA512" > "$SWAGGER_DIR.tmp/VERSION"
+  rm -rf "$SWAGGER_DIR" && mv "$SWAGGER_DIR.tmp" "$SWAGGER_DIR"
   rm -rf "$tmp"
 fi
 log "ready"

@@ -38,6 +38,21 @@ def pytest_configure(config):
     os.environ.setdefault("NO_AT_BRIDGE", "1")
 
 
+def pytest_collection_modifyitems(config, items):
+    """Mark by what a test really uses, so `-m "not stack"` is the fast unit layer and no test can forget.
+
+    A test that needs the real components reaches the `stack` fixture (directly or through
+    `gateway`, `worker`...); one that drives Chromium reaches `browser`.
+    """
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if "stack" in used:
+            item.add_marker(pytest.mark.stack)
+        if "browser" in used:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.stack)
+
+
 @dataclass
 class Gateway:
     """A running gateway (in this process, on a free port) in front of the real stack."""
@@ -71,7 +86,7 @@ def gateway(stack, tmp_path_factory) -> Gateway:
     import uvicorn
 
     from gui_recorder.gateway.app import create_app
-    from gui_recorder.gateway.demo import seed_demo
+    from gui_recorder.stack.demo import seed_demo
     from gui_recorder.settings import Settings
     from gui_recorder.stack.checks import http_ok
     from gui_recorder.stack.process import free_port
@@ -106,6 +121,10 @@ def browser():
 
     Module-scoped: Playwright's sync API keeps its event loop marked running in
     this thread while it is open, which would break the async tests of other modules.
+
+    Tests open their contexts with ``bypass_csp=True``: Playwright evaluates the string
+    predicates of ``wait_for_function`` with eval, which the gateway's CSP forbids (as it
+    should). That the pages themselves run under the CSP is ``test_csp_browser.py``'s job.
     """
     from playwright.sync_api import sync_playwright
 

@@ -48,7 +48,7 @@ def typed_text(instructions) -> str:
 
 
 def open_session(browser, gateway, connection_id: str, role: str = "vendor"):
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
+    context = browser.new_context(bypass_csp=True, viewport={"width": 1100, "height": 800})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -112,7 +112,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
     duration_ms = syncs[-1] - syncs[0]
 
     # Guacamole's own player (guacamole-common-js 1.6.0) plays it to the end.
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(gateway.url)
     page.fill("#username", "auditor")

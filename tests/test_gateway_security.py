@@ -7,6 +7,7 @@ connection" is checked in guacd's own log: it logs every new connection.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -59,7 +60,8 @@ def test_login_bearer_cookie_and_bad_password(gateway):
         ok = browser_like.post("/api/auth/login", json={"username": "vendor", "password": gateway.accounts["vendor"]})
         assert ok.status_code == 200 and ok.json()["role"] == "vendor"
         assert "httponly" in ok.headers["set-cookie"].lower() and "samesite=strict" in ok.headers["set-cookie"].lower()
-        assert browser_like.get("/api/auth/me").json() == {"username": "vendor", "role": "vendor"}  # cookie
+        assert browser_like.get("/api/auth/me").json() == {"username": "vendor", "role": "vendor",  # cookie
+                                                           "capabilities": ["connection.use", "session.view_own"]}
     bearer = httpx.get(gateway.url + "api/auth/me", headers={"Authorization": f"Bearer {ok.json()['token']}"})
     assert bearer.json()["username"] == "vendor"
     assert httpx.get(gateway.url + "api/auth/me").status_code == 401
@@ -78,7 +80,10 @@ def test_roles_and_grants(gateway):
         assert "admins-only" not in {c["id"] for c in vendor.get("/api/connections").json()}
         denied = vendor.post("/api/connections/admins-only/tunnel-token")
         assert denied.status_code == 403 and denied.json()["error"] == "ForbiddenError"
-        assert last_audit(gateway, "connection.denied")["target"] == "admins-only"
+        ghost = vendor.post("/api/connections/no-such-one/tunnel-token")  # same answer: existence not revealed
+        assert ghost.status_code == 403 and ghost.json()["detail"] == denied.json()["detail"].replace(
+            "admins-only", "no-such-one")
+        assert last_audit(gateway, "connection.denied")["target"] == "no-such-one"  # audited alike
         with gateway.api("auditor") as auditor:
             assert auditor.post("/api/connections/demo-vnc/tunnel-token").status_code == 403
 
@@ -92,6 +97,134 @@ def test_credentials_never_returned_and_encrypted_at_rest(gateway, stack):
     raw = db_file.read_bytes() + b"".join(p.read_bytes() for p in db_file.parent.glob("gui-recorder.db-*"))
     assert stack.rdp.password.encode() not in raw and stack.vnc.password.encode() not in raw
     assert b"demo-rdp" in raw  # the file really is the database
+
+
+# -- credentials never leave (issue 10: a PUT to another host with password null sent the old one there) --
+
+def vnc_response(challenge: bytes, password: str) -> bytes:
+    """What a VNC client answers to a VNC-auth challenge: DES with the password, bits of each key byte reversed."""
+    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
+    from cryptography.hazmat.primitives.ciphers import Cipher, modes
+
+    key = bytes(int(f"{b:08b}"[::-1], 2) for b in password.encode()[:8].ljust(8, b"\0"))
+    enc = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
+    return enc.update(challenge) + enc.finalize()
+
+
+class CapturingVnc:
+    """A measurement stand-in for a hostile VNC server: offers VNC auth, keeps what guacd answers, refuses."""
+
+    CHALLENGE = bytes(range(16))
+
+    def __init__(self):
+        self.responses: list[bytes] = []
+        self.connected = asyncio.Event()
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _client(self, reader, writer):
+        self.connected.set()
+        try:
+            writer.write(b"RFB 003.008\n")
+            await reader.readexactly(12)
+            writer.write(bytes([1, 2]))  # one security type: VNC authentication
+            await reader.readexactly(1)
+            writer.write(self.CHALLENGE)
+            await writer.drain()
+            self.responses.append(await asyncio.wait_for(reader.readexactly(16), 10))
+            writer.write((1).to_bytes(4, "big") + (6).to_bytes(4, "big") + b"failed")
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+async def open_and_wait_for_the_end(gateway, connection: str) -> None:
+    with gateway.api("admin") as admin:
+        token = tunnel_token(admin, connection)
+    async with websockets.connect(tunnel_url(gateway, token), subprotocols=["guacamole"]) as ws:
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(ws.recv(), 30)
+
+
+async def test_a_connection_moved_to_another_host_does_not_take_its_password_along(gateway, stack):
+    fake = CapturingVnc()
+    port = await fake.start()
+    try:
+        spec = {"id": "exfil-vnc", "name": "Exfil", "protocol": "vnc", "host": stack.vnc.host,
+                "port": stack.vnc.port, "password": stack.vnc.password}
+        with gateway.api("admin") as admin:
+            admin.delete("/api/admin/connections/exfil-vnc")
+            assert admin.post("/api/admin/connections", json=spec).status_code == 201
+            # The attack: another host/port, password null ("keep it").
+            moved = admin.put("/api/admin/connections/exfil-vnc",
+                              json={**spec, "host": "127.0.0.1", "port": port, "password": None})
+            assert moved.status_code == 200 and moved.json()["has_password"] is False
+            assert last_audit(gateway, "connection.update")["detail"]["credentials_cleared"] is True
+        await open_and_wait_for_the_end(gateway, "exfil-vnc")
+        assert fake.connected.is_set(), "guacd did connect to the new host"
+        leaked = vnc_response(CapturingVnc.CHALLENGE, stack.vnc.password)
+        assert leaked not in fake.responses, "the stored password was sent to the new host"
+
+        # Control: the capture does see a password that is given (so the check above can fail).
+        with gateway.api("admin") as admin:
+            admin.put("/api/admin/connections/exfil-vnc",
+                      json={**spec, "host": "127.0.0.1", "port": port}).raise_for_status()
+        await open_and_wait_for_the_end(gateway, "exfil-vnc")
+        assert leaked in fake.responses
+    finally:
+        fake.server.close()
+        with gateway.api("admin") as admin:
+            admin.delete("/api/admin/connections/exfil-vnc")
+
+
+def test_secret_parameters_are_sealed_write_only_and_reach_guacd(gateway):
+    from gui_recorder.gateway import registry
+    from gui_recorder.gateway.filter import ClientPolicy
+
+    secrets_given = {"gateway-password": "gw-" + os.urandom(8).hex(), "sftp-password": "sftp-" + os.urandom(8).hex(),
+                     "sftp-private-key": "-----BEGIN KEY-----" + os.urandom(16).hex()}
+    spec = {"id": "sealed-rdp", "name": "Sealed", "protocol": "rdp", "host": "10.9.9.9", "port": 3389,
+            "username": "svc-" + os.urandom(4).hex(), "password": "pw-" + os.urandom(8).hex(),
+            "parameters": {"gateway-hostname": "rdgw.example", "security": "nla"},
+            "secret_parameters": secrets_given}
+    texts = []
+    with gateway.api("admin") as admin:
+        admin.delete("/api/admin/connections/sealed-rdp")
+        plain = admin.post("/api/admin/connections", json={**spec, "parameters": {"gateway-password": "x"}})
+        assert plain.status_code == 422 and "secret_parameters" in plain.text
+        created = admin.post("/api/admin/connections", json=spec)
+        assert created.status_code == 201
+        texts += [created.text, admin.get("/api/admin/connections").text,
+                  admin.get("/api/admin/connections/sealed-rdp").text, admin.get("/api/audit").text,
+                  admin.get("/openapi.json").text]
+        kept = admin.put("/api/admin/connections/sealed-rdp", json={**spec, "name": "Renamed", "password": None,
+                                                                     "username": None, "secret_parameters": {}})
+        texts.append(kept.text)
+        view = kept.json()
+        assert view["secret_parameters"] == sorted(secrets_given) and view["has_password"] and view["has_username"]
+        assert "username" not in view and "gateway-password" not in view["parameters"]
+        row = registry.get_connection(gateway.app.state.db, "sealed-rdp")
+        params = registry.definition_for(row, gateway.settings, ClientPolicy()).parameters
+        assert all(params[k] == v for k, v in secrets_given.items()), "only guacd gets them back"
+        # The RDP gateway host changes: its sealed password does not follow it.
+        moved = admin.put("/api/admin/connections/sealed-rdp",
+                          json={**spec, "parameters": {"gateway-hostname": "evil.example"}, "password": None,
+                                "username": None, "secret_parameters": {}}).json()
+        assert moved["secret_parameters"] == [] and not moved["has_password"]
+        texts.append(str(moved))
+    db_file = Path(gateway.settings.var_dir) / "gui-recorder.db"
+    raw = b"".join(p.read_bytes() for p in db_file.parent.glob("gui-recorder.db*"))
+    assert b"rdgw.example" in raw or b"evil.example" in raw, "this is the database"
+    for value in [*secrets_given.values(), spec["password"], spec["username"]]:
+        assert value.encode() not in raw, "sealed at rest"
+        assert all(value not in t for t in texts), "never in an admin response"
+    with gateway.api("admin") as admin:
+        admin.delete("/api/admin/connections/sealed-rdp")
 
 
 # -- tunnel tokens: refused before guacd is ever contacted ------------------------

@@ -6,11 +6,15 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 
-from conftest import drive_session
+from conftest import drive_session, wait_for
 from gui_recorder.storage import cold_store, hot_store
 from gui_recorder.storage.tiering import Tiering
+from gui_recorder.db import jobs
 from gui_recorder.worker.lifecycle import run_lifecycle
+
+pytestmark = pytest.mark.stack
 
 
 def tiering_at(gateway, days: float) -> Tiering:
@@ -26,14 +30,17 @@ def bucket_bytes(minio_client, bucket: str) -> tuple[int, int]:
     return sum(o.size for o in objects), len(objects)
 
 
-async def test_sessions_age_to_cold_then_expire_unless_held(gateway, minio_client):
+async def test_sessions_age_to_cold_then_expire_unless_held(gateway, worker, minio_client):
     kept, held = await asyncio.gather(drive_session(gateway, "demo-vnc", "echo aging\n", seconds=1),
                                       drive_session(gateway, "demo-vnc", "echo held\n", seconds=1))
-    db, settings = gateway.app.state.db, gateway.settings
+    db, settings, index = gateway.app.state.db, gateway.settings, gateway.app.state.search_index
+    # Rendered and indexed first: a session is not forgotten while a job writes its outputs.
+    await asyncio.to_thread(wait_for, lambda: all(getattr(jobs.job_state(db, k, sid), "state", None) == "done"
+                                                  for k in jobs.KINDS for sid in (kept, held)), 240, 1, "jobs")
     with gateway.api("admin") as admin:
         before = {sid: admin.get(f"/api/sessions/{sid}/recording").content for sid in (kept, held)}
         report = await asyncio.to_thread(run_lifecycle, db, tiering_at(gateway, 40), settings.hot_days,
-                                         settings.retention_days, None, {kept, held})
+                                         settings.retention_days, index, {kept, held})
         assert sorted(report.moved) == sorted([kept, held])
         for sid in (kept, held):
             row = admin.get(f"/api/sessions/{sid}").json()
@@ -44,10 +51,12 @@ async def test_sessions_age_to_cold_then_expire_unless_held(gateway, minio_clien
         with gateway.api("auditor") as auditor:
             assert auditor.put(f"/api/sessions/{kept}/legal-hold", json={"hold": True}).status_code == 403
         report = await asyncio.to_thread(run_lifecycle, db, tiering_at(gateway, 400), settings.hot_days,
-                                         settings.retention_days, None, {kept, held})
+                                         settings.retention_days, index, {kept, held})
         assert report.deleted == [kept] and report.held == [held]
         assert admin.get(f"/api/sessions/{kept}/recording").status_code == 404
         assert admin.get(f"/api/sessions/{kept}").json()["tier"] == "deleted"
+        assert admin.get(f"/api/sessions/{kept}/text").json()["count"] == 0, "its text is forgotten too"
+        assert admin.get(f"/api/sessions/{held}/text").json()["count"] > 0
         assert admin.get(f"/api/sessions/{held}/recording").content == before[held]
         actions = {(e["action"], e["target"]) for e in admin.get("/api/audit", params={"limit": 100}).json()}
         assert ("storage.delete", kept) in actions and ("session.legal_hold", held) in actions

@@ -10,7 +10,7 @@ import pytest
 from gui_recorder.errors import RecordingError, StorageError
 from gui_recorder.protocol import Instruction, encode, parse_all
 from gui_recorder.recording import SegmentSpool, SessionRecorder, Uploader
-from gui_recorder.recording.manifest import manifest_key
+from gui_recorder.storage.keys import manifest_key
 from gui_recorder.recording.reader import iter_recording
 from gui_recorder.stack.process import free_port
 from gui_recorder.storage import ObjectStore
@@ -120,7 +120,9 @@ def test_crashed_gateway_segments_are_recovered_and_marked_interrupted(tmp_path,
     spool.recover(tmp_path / "s4", "gateway stopped")
     Uploader(spool, store).drain_once()
     manifest = store.get_json(manifest_key("s4"))
-    assert manifest["complete"] is False and manifest["meta"]["interrupted"] is True
+    # Complete (nothing more will come: render and index it) and marked as cut short.
+    assert manifest["complete"] is True and manifest["interrupted"] is True
+    assert manifest["meta"]["interrupted"] is True
     assert len(parse_all(b"".join(iter_recording(store, tmp_path, "s4")))) == 15
 
 
@@ -136,3 +138,115 @@ def test_full_disk_raises_recording_error(tmp_path):
         with pytest.raises(RecordingError, match="cannot write"):
             rec.server(batch, wire)
     rec.spool._file = None
+
+
+def test_every_write_reaches_the_os_at_once(tmp_path):
+    """No userspace buffer: what write() accepted is in the file for any other reader (and survives a kill)."""
+    spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
+    rec = SessionRecorder(spool.open_session("s6", {}))
+    expected = b""
+    for batch, wire in _frames(3):
+        rec.server(batch, wire)
+        expected += wire.encode()
+        assert (tmp_path / "s6" / "000001.part").read_bytes() == expected
+    assert rec.client_batch([Instruction("key", 97, 1), Instruction("key", 97, 0)]) is True
+    on_disk = parse_all((tmp_path / "s6" / "000001.part").read_bytes())
+    assert on_disk[-2:] == [("key", "97", "1", "5080"), ("key", "97", "0", "5080")]
+    rec.spool.abandon()
+
+
+def test_input_before_the_first_sync_is_held_not_lost(tmp_path):
+    spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
+    rec = SessionRecorder(spool.open_session("s7", {}))
+    assert rec.client_batch([Instruction("key", 98, 1)]) is False, "no clock yet: the relay must hold it"
+    (batch, wire), = _frames(1)
+    rec.server(batch, wire)
+    assert parse_all((tmp_path / "s7" / "000001.part").read_bytes())[-1] == ("key", "98", "1", "5000")
+    rec.spool.abandon()
+
+
+def test_rotation_does_not_fsync_on_the_writer_and_sealing_is_separate(tmp_path):
+    spool = SegmentSpool(tmp_path, max_bytes=10, max_seconds=60)  # every batch fills a segment
+    session = spool.open_session("s8", {})
+    rec = SessionRecorder(session)
+    for batch, wire in _frames(3):
+        rec.server(batch, wire)
+    assert session.unsealed and not list((tmp_path / "s8").glob("*.guac")), "rotated, not sealed yet"
+    rec.seal_pending()  # what the relay runs in a thread
+    assert not session.unsealed and len(list((tmp_path / "s8").glob("*.guac"))) == 3
+
+
+def test_after_a_failed_write_the_session_refuses_every_later_write(tmp_path):
+    spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
+    rec = SessionRecorder(spool.open_session("s9", {}))
+    (batch, wire), = _frames(1)
+    rec.server(batch, wire)
+    good = (tmp_path / "s9" / "000001.part").read_bytes()
+    rec.spool._file.close()
+    with open("/dev/full", "wb", buffering=0) as full:  # fault injection: ENOSPC on every write
+        rec.spool._file = full
+        with pytest.raises(RecordingError):
+            rec.client_batch([Instruction("key", 97, 1)])
+    rec.spool._file = None
+    with pytest.raises(RecordingError):
+        rec.server(batch, wire)  # the disk may have room again: the session stays failed
+    with pytest.raises(RecordingError):
+        rec.client_batch([Instruction("key", 97, 1)])
+    assert (tmp_path / "s9" / "000001.part").read_bytes() == good
+
+
+def test_uploader_isolates_sessions_quarantines_corruption_and_retries_errors(tmp_path, store):
+    clock = FakeClock()
+    spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
+    for sid in ("a-corrupt", "b-oserror", "c-good"):
+        rec = SessionRecorder(spool.open_session(sid, {}))
+        for batch, wire in _frames(3):
+            rec.server(batch, wire)
+        rec.finish("done")
+    # Fault injection: a flipped byte (disk corruption) and a local manifest that cannot be read or
+    # written (a directory in its place: every access is an OSError, as from a failing disk).
+    seg = tmp_path / "a-corrupt" / "000001.guac"
+    data = bytearray(seg.read_bytes())
+    data[5] ^= 0xFF
+    seg.write_bytes(bytes(data))
+    (tmp_path / "b-oserror" / "manifest.json").mkdir()
+    completed = []
+    uploader = Uploader(spool, store, on_complete=lambda sid, m: completed.append(sid), clock=clock)
+    uploader.drain_once()
+    assert completed == ["c-good"], "the other sessions are uploaded regardless"
+    assert "checksum" in spool.quarantined()["a-corrupt"]
+    assert "b-oserror" in uploader.retries and "IsADirectoryError" in uploader.last_error
+    uploader.drain_once()  # within the backoff: not retried, not re-counted
+    assert uploader.retries["b-oserror"].failures == 1
+    for _ in range(2):
+        clock.t += 120
+        uploader.drain_once()
+    assert "b-oserror" in uploader.stuck()
+    (tmp_path / "b-oserror" / "manifest.json").rmdir()
+    clock.t += 120
+    uploader.drain_once()
+    assert completed == ["c-good", "b-oserror"] and not uploader.retries and uploader.last_error is None
+    assert (tmp_path / "a-corrupt").exists(), "a quarantined session stays in the spool for an operator"
+    uploader.drain_once()
+    assert "a-corrupt" not in completed
+
+
+def test_uploader_seals_a_failed_sessions_directory_once_no_one_writes_it(tmp_path, store):
+    spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
+    rec = SessionRecorder(spool.open_session("s10", {}))
+    for batch, wire in _frames(4):
+        rec.server(batch, wire)
+    written = (tmp_path / "s10" / "000001.part").read_bytes()
+    live = {"s10"}
+    completed = []
+    uploader = Uploader(spool, store, on_complete=lambda sid, m: completed.append(m), is_live=live.__contains__,
+                        recovery_reason=lambda sid: ("recording failed: disk full", False, "disk full"))
+    uploader.drain_once()
+    assert not completed and (tmp_path / "s10" / "000001.part").exists(), "a live session is left alone"
+    rec.spool.abandon()  # what the relay does after its recording failed
+    live.clear()
+    uploader.drain_once()
+    manifest, = completed
+    assert manifest["complete"] is True and manifest["interrupted"] is False
+    assert manifest["recording_error"] == "disk full"
+    assert b"".join(iter_recording(store, tmp_path, "s10")) == written

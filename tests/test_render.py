@@ -13,7 +13,7 @@ import pytest
 
 from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
 from gui_recorder.protocol import Instruction, encode
-from gui_recorder.render import Display, iter_frames, probe_recording, render_recording
+from gui_recorder.render import Display, apply, iter_frames, probe_recording, render_recording
 from gui_recorder.text.keys import keystroke
 from gui_recorder.render.layers import transfer
 
@@ -24,7 +24,7 @@ def png(image: np.ndarray) -> str:
 
 def draw(display: Display, *instructions) -> None:
     for ins in instructions:
-        display.apply(Instruction(*ins))
+        apply(display, Instruction(*ins))
 
 
 def test_rect_cfill_copy_overlap_and_dirty_rects():

@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 
 from gui_recorder.protocol import Instruction
-from gui_recorder.render import Display
+from gui_recorder.render import Display, apply
 
 RED, GREEN, BLUE, WHITE, BLACK = [0, 0, 255], [0, 255, 0], [255, 0, 0], [255, 255, 255], [0, 0, 0]
 
 
 def draw(display: Display, *instructions) -> Display:
     for ins in instructions:
-        display.apply(Instruction(*ins))
+        apply(display, Instruction(*ins))
     return display
 
 
@@ -129,5 +129,5 @@ def test_hostile_input_is_counted_not_obeyed():
     assert d.malformed == {"size": 2, "end": 1, "img": 1, "move": 1, "transfer": 1, "rect": 1}
     assert d.width == 8 and d.pixels <= 96 << 20
     for _ in range(70000):
-        d.apply(Instruction("line", "0", "1", "1"))
+        apply(d, Instruction("line", "0", "1", "1"))
     assert d.malformed["line"] >= 1, "a path cannot grow without end"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
+import pwd
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +58,38 @@ def test_minio_put_and_get(stack, minio_client):
     finally:
         response.close()
         response.release_conn()
+
+
+def _status(pid: int) -> dict[str, list[str]]:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return {k: v.split() for k, _, v in (line.partition(":") for line in lines)}
+
+
+def test_demo_desktops_are_no_root_shell(stack):
+    """Xvfb, xterm, x11vnc and freerdp-shadow run as the unprivileged demo account; the
+    xterm's shell starts in that account's own home, outside the project and var/."""
+    assert os.geteuid() == 0, "run as root, as setup and CI do: otherwise nothing is dropped"
+    demo = pwd.getpwnam(stack.demo_user)
+    assert demo.pw_uid != 0 and demo.pw_gid != 0
+    home = Path(demo.pw_dir).resolve()
+    project = Path(__file__).resolve().parent.parent
+    assert not home.is_relative_to(project) and not home.is_relative_to(Path(stack.var_dir))
+    assert home.stat().st_uid == demo.pw_uid and home.stat().st_mode & 0o077 == 0
+    for name in ("vnc-xvfb", "vnc-xterm", "vnc-x11vnc", "rdp-xvfb", "rdp-xterm", "rdp-shadow"):
+        status = _status(stack.pids[name])
+        assert status["Uid"] == [str(demo.pw_uid)] * 4, name  # real, effective, saved, filesystem
+        assert status["Gid"] == [str(demo.pw_gid)] * 4, name
+        assert status["Groups"] == [], name  # root's supplementary groups are dropped too
+        environ = Path(f"/proc/{stack.pids[name]}/environ").read_bytes().split(b"\0")
+        assert not [v for v in environ if v.startswith(b"GUI_RECORDER_")], f"{name} got our settings"
+    # The shell inside the VNC desktop's xterm: the demo account, in its home.
+    shells = subprocess.run(["pgrep", "-P", str(stack.pids["vnc-xterm"])], capture_output=True,
+                            text=True).stdout.split()
+    assert shells, "the xterm runs no shell"
+    for pid in map(int, shells):
+        assert _status(pid)["Uid"][1] == str(demo.pw_uid)
+        assert Path(os.readlink(f"/proc/{pid}/cwd")).resolve() == home
+    # The tests' own X clients (xdotool, screenshots) still reach the display as root.
+    probe = subprocess.run(["xdotool", "getmouselocation"], env={**os.environ, "DISPLAY": stack.vnc.display},
+                           capture_output=True, timeout=10)
+    assert probe.returncode == 0, probe.stderr

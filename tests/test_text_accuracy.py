@@ -198,7 +198,7 @@ def _edited(text: str) -> str:
 
 def first_timestamp(recording: Path) -> int:
     from gui_recorder.text.ocr import iter_instructions
-    from gui_recorder.text.timeline import instruction_timestamp
+    from gui_recorder.protocol.timeline import instruction_timestamp
 
     for ins in iter_instructions(recording):
         ts = instruction_timestamp(ins)
@@ -248,7 +248,8 @@ def indexed(recorded, tmp_path_factory):
     pytest.importorskip("gui_recorder.render", reason="the display model (gui_recorder.render) is not there yet")
     from sqlalchemy import create_engine
 
-    from gui_recorder.index import SearchIndex, SessionMeta, index_recording
+    from gui_recorder.index import SearchIndex, SessionMeta
+    from gui_recorder.worker.tasks import index_recording
 
     index = SearchIndex(create_engine(f"sqlite:///{tmp_path_factory.mktemp('text-idx') / 'i.db'}"))
     meta = SessionMeta("acc-1", "vendor", "vnc-demo", "vnc", recorded.started_at)

@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from gui_recorder.errors import NotFoundError, StorageError
-from gui_recorder.recording.manifest import manifest_key, segment_key
+from gui_recorder.storage.keys import manifest_key, segment_key
 from gui_recorder.storage import ObjectStore
+from gui_recorder.stack.process import free_port
+from gui_recorder.storage import ensure_buckets
 from gui_recorder.storage.tiering import Retention, TieredStore, Tiering
 
+pytestmark = pytest.mark.stack
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
@@ -104,3 +107,43 @@ def test_usage_equals_bytes_in_minio(tiers):
     usage = tiering.usage()
     assert usage["hot"] == {"bytes": sum(map(len, b.values())), "objects": len(b)}
     assert usage["cold"] == {"bytes": sum(map(len, a.values())), "objects": len(a)}
+
+
+def test_delete_removes_the_session_from_both_tiers_and_nothing_else(tiers):
+    hot, cold = tiers
+    split, other = _session(hot, "split", segments=4), _session(hot, "other")
+    tiering = Tiering(hot, cold, clock=lambda: NOW)
+    tiering.run([_retention("split", 40)])  # to cold ...
+    hot.put_bytes("sessions/split/media/poster.jpg", b"jpeg")  # ... then re-rendered into hot
+    assert tiering.delete_session("split") == len(split) + 1
+    assert hot.list("sessions/split/") == [] and cold.list("sessions/split/") == []
+    assert all(hot.get_bytes(k) == v for k, v in other.items()), "only that session's prefix is touched"
+    assert tiering.delete_session("split") == 0, "idempotent"
+
+
+def test_delete_fails_when_the_cold_store_is_unreachable(tiers, stack):
+    hot, _ = tiers
+    objects = _session(hot, "stuck")
+    # A real connection refused (nothing listens on the port), not a stand-in: the cold tier
+    # may hold the session, so the delete must fail rather than report it gone.
+    unreachable = ObjectStore(f"127.0.0.1:{free_port()}", stack.minio.access_key, stack.minio.secret_key, "cold")
+    report = Tiering(hot, unreachable, clock=lambda: NOW).run([_retention("stuck", 400)])
+    assert report.deleted == [] and "stuck" in report.failed
+    assert "cannot check bucket" in report.failed["stuck"]
+
+
+def test_buckets_exist_after_start_up_and_a_cold_miss_is_not_found(stack, request):
+    name = hashlib.sha1(request.node.name.encode()).hexdigest()[:10]
+    make = lambda b: ObjectStore(stack.minio.endpoint, stack.minio.access_key, stack.minio.secret_key, b)  # noqa: E731
+    hot, cold = make(f"hot-{name}"), make(f"cold-{name}")
+    assert not cold.bucket_exists()
+    with pytest.raises(StorageError, match="there is no bucket"):
+        cold.stat("sessions/x/manifest.json")  # what live text hit in normal operation before (issue 10)
+    assert ensure_buckets(hot, cold) and hot.bucket_exists() and cold.bucket_exists()
+    assert ensure_buckets(hot, cold), "checking again is harmless"
+    with pytest.raises(NotFoundError):
+        TieredStore(hot, cold).get_json("sessions/x/manifest.json")
+    down = ObjectStore(f"127.0.0.1:{free_port()}", stack.minio.access_key, stack.minio.secret_key, "cold")
+    assert ensure_buckets(hot, down, fatal=False) is False, "the gateway starts while MinIO is down"
+    with pytest.raises(StorageError):
+        ensure_buckets(hot, down)

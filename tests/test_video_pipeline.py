@@ -15,11 +15,11 @@ from conftest import drive_session, record_with_guacd, run_async, wait_for
 from gui_recorder.cli import settings_env
 from gui_recorder.db import Database
 from gui_recorder.storage import hot_store
-from gui_recorder.recording.importer import import_file
-from gui_recorder.recording.manifest import media_key
+from gui_recorder.sessions.imports import import_file
+from gui_recorder.storage.keys import media_key
 from gui_recorder.render import Display, StreamReport, iter_frames, read_instructions
 from gui_recorder.settings import Settings
-from gui_recorder.worker import jobs
+from gui_recorder.db import jobs
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -59,7 +59,7 @@ def test_ended_session_gets_a_video_that_seeks_in_chromium(gateway, worker, brow
 
     middle = info["duration_ms"] // 2
     expected = frame_at(recording, middle)
-    context = browser.new_context()
+    context = browser.new_context(bypass_csp=True)
     page = context.new_page()
     page.goto(gateway.url)
     page.fill("#username", "auditor")

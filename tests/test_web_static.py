@@ -2,7 +2,7 @@
 
 They catch what otherwise shows up only as a blank page: a missing file, a
 module import that does not resolve, an element id the script looks up but the
-page lacks, the vendored guacamole-common-js without its browser shim, or a
+page lacks, a vendored guacamole-common-js that is not Apache's pinned build, or a
 Guacamole status code that would reach the user without a human message.
 """
 
@@ -99,12 +99,17 @@ def test_client_page_has_the_contract_tests_rely_on() -> None:
     assert assets.index("vendor/guacamole-common.js") < assets.index("js/client.js")
 
 
-def test_vendored_guacamole_has_the_browser_shim() -> None:
+def test_vendored_guacamole_is_apaches_own_build() -> None:
+    """Apache's all.js from Maven Central, byte for byte as setup pinned it, not an npm republish."""
+    import hashlib
+
+    setup = (WEB.parent / "scripts" / "setup.sh").read_text()
+    pinned = re.search(r"^GJS_SHA256=([0-9a-f]{64})$", setup, re.M).group(1)
+    assert hashlib.sha256(VENDOR.read_bytes()).hexdigest() == pinned
     text = VENDOR.read_text(encoding="utf-8")
-    assert "module.exports = Guacamole;" in text
-    # Without this line before the export, the last line throws in a browser.
-    shim = text.find("var module = {exports: {}};")
-    assert 0 <= shim < text.find("module.exports = Guacamole;")
+    # A classic script that defines the global (the CommonJS republish needed a `module` shim).
+    assert "var Guacamole = Guacamole || {};" in text and "module.exports" not in text
+    assert "Guacamole.SessionRecording = function" in text
 
 
 def test_every_guacamole_error_code_has_a_message() -> None:

@@ -8,7 +8,7 @@ import time
 from gui_recorder.db import Database
 from gui_recorder.errors import RenderError
 from gui_recorder.settings import Settings
-from gui_recorder.worker import jobs
+from gui_recorder.db import jobs
 from gui_recorder.worker.runner import Context, Worker
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -41,6 +43,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
         cursor.close()
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file holds users, sealed credentials and audit events: 0600,
+    created so before SQLite opens it (its -wal and -shm files take its mode)."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT, 0o600))
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # one an older version created 0644
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the database file {path}: {exc}") from exc
+
+
 class Database:
     """The gateway's database.
 
@@ -53,7 +66,8 @@ class Database:
         self.now: Clock = clock or utc_now
         if self.url.startswith("sqlite"):
             if self.url.startswith("sqlite:///") and ":memory:" not in self.url:
-                settings.var_dir.mkdir(parents=True, exist_ok=True)
+                settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _private_file(Path(self.url.removeprefix("sqlite:///").split("?", 1)[0]))
             # Request handlers run in a thread pool: one connection may serve several threads.
             self.engine = create_engine(self.url, connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -27,11 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("admin", "operator", "vendor", "auditor")
-# Roles that may see every session and watch them; the others see their own.
-SESSION_VIEWER_ROLES = ("admin", "auditor")
-SESSION_STATUSES = ("active", "ended", "failed", "terminated")
-FINAL_STATUSES = ("ended", "failed", "terminated")
+from gui_recorder.vocabulary import FINAL_STATUSES, ROLES, SESSION_STATUSES  # noqa: F401 - re-exported
 
 
 class UTCDateTime(TypeDecorator):

@@ -1,4 +1,4 @@
-"""Local accounts: argon2 password hashes, one role each."""
+"""Local accounts: argon2 password hashes, one role each; every password set passes the policy."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 
 from gui_recorder.db import ROLES, Database, User
-from gui_recorder.errors import AuthError, ConfigError
+from gui_recorder.errors import AuthError, ConfigError, PasswordPolicyError
+from gui_recorder.gateway.passwords import check_password
 from gui_recorder.settings import Settings
 
 _hasher = PasswordHasher()
@@ -31,13 +32,19 @@ def authenticate(db: Database, username: str, password: str) -> User:
     return user
 
 
-def ensure_user(db: Database, username: str, password: str, role: str) -> User:
-    """Create the account, or update its role and password (idempotent)."""
+def ensure_user(db: Database, username: str, password: str, role: str, *, min_length: int = 12) -> User:
+    """Create the account, or update its role and password (idempotent).
+
+    A password being set (a new account, or a changed password) must pass the
+    policy (``passwords.check_password``: PasswordPolicyError, HTTP 422);
+    re-ensuring an account with the password it already has sets nothing.
+    """
     if role not in ROLES:
         raise ConfigError(f"role must be one of {ROLES}, not {role!r}")
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == username))
         if user is None:
+            check_password(password, username, min_length)
             user = User(username=username, password_hash=hash_password(password), role=role, disabled=False,
                         created_at=db.now())
             s.add(user)
@@ -45,6 +52,7 @@ def ensure_user(db: Database, username: str, password: str, role: str) -> User:
             try:
                 _hasher.verify(user.password_hash, password)
             except (VerificationError, InvalidHashError):
+                check_password(password, username, min_length)
                 user.password_hash = hash_password(password)
             user.role = role
             user.disabled = False
@@ -59,4 +67,8 @@ def seed_admin(db: Database, settings: Settings) -> None:
     if not has_admin:
         if settings.admin_password is None:
             raise ConfigError("no admin account exists: set GUI_RECORDER_ADMIN_PASSWORD for the first run")
-        ensure_user(db, settings.admin_username, settings.admin_password.get_secret_value(), "admin")
+        try:
+            ensure_user(db, settings.admin_username, settings.admin_password.get_secret_value(), "admin",
+                        min_length=settings.password_min_length)
+        except PasswordPolicyError as exc:
+            raise ConfigError(f"GUI_RECORDER_ADMIN_PASSWORD is refused: {exc}") from exc

@@ -11,9 +11,11 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from gui_recorder.gateway.audit import list_events
-from gui_recorder.gateway.auth import require_roles
+from gui_recorder.gateway.auth import require_capability
+from gui_recorder.vocabulary import Capability
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
+AUDIT_READ = require_capability(Capability.AUDIT_READ)
 
 
 class AuditEventOut(BaseModel):
@@ -26,7 +28,7 @@ class AuditEventOut(BaseModel):
     detail: dict
 
 
-@router.get("", response_model=list[AuditEventOut], dependencies=[Depends(require_roles("admin"))])
+@router.get("", response_model=list[AuditEventOut], dependencies=[Depends(AUDIT_READ)])
 async def audit_events(request: Request, action: str | None = Query(None, max_length=64),
                        username: str | None = Query(None, max_length=64), since: datetime | None = None,
                        limit: int = Query(500, ge=1, le=10_000)) -> list[dict]:
@@ -34,7 +36,7 @@ async def audit_events(request: Request, action: str | None = Query(None, max_le
     return await asyncio.to_thread(list_events, request.app.state.db, action, username, since, limit)
 
 
-@router.get("/export", dependencies=[Depends(require_roles("admin"))], response_class=StreamingResponse,
+@router.get("/export", dependencies=[Depends(AUDIT_READ)], response_class=StreamingResponse,
             responses={200: {"content": {"application/x-ndjson": {}}}})
 async def audit_export(request: Request) -> StreamingResponse:
     """Every event, oldest first, one JSON object per line."""

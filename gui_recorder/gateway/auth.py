@@ -1,4 +1,18 @@
-"""Sign-in (`/api/auth/*`) and the dependencies that guard every other route."""
+"""Sign-in (`/api/auth/*`) and the dependencies that guard every other route.
+
+Every route declares what it needs with exactly one of these, so that
+``tests/test_route_matrix.py`` can read the declaration from ``app.routes``
+and check it against ``ROLE_CAPABILITIES`` for every role:
+
+- ``require_capability(Capability.X)``: a signed-in user whose role holds X
+  (403 otherwise; 401 without a valid sign-in);
+- ``signed_in``: any signed-in user, whatever the role (who am I);
+- ``public("why")``: no sign-in: the sign-in itself, health, or a route that
+  checks its own credential (one-time tunnel and watch tokens).
+
+Routes that read a session's data take ``gateway.access`` dependencies, which
+are built on ``require_capability`` and add the visibility check and the audit.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +24,14 @@ from pydantic import BaseModel, Field
 from gui_recorder.db import User
 from gui_recorder.errors import AuthError, ForbiddenError
 from gui_recorder.gateway import accounts, audit, tokens
+from gui_recorder.vocabulary import Capability, capabilities_of
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 class Credentials(BaseModel):
-    # Bounded: argon2 would otherwise hash a megabyte password on anyone's request.
+    # Bounded: argon2 would otherwise hash a megabyte password on anyone's request. Not the
+    # password policy (that applies where passwords are set): an old account must still sign in.
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -29,6 +45,8 @@ class LoginResult(BaseModel):
 class Me(BaseModel):
     username: str
     role: str
+    # The pages build their navigation and buttons from these, never from role names.
+    capabilities: list[str]
 
 
 def client_addr(request: Request) -> str | None:
@@ -46,24 +64,55 @@ async def current_user(request: Request) -> User:
     return await asyncio.to_thread(tokens.user_for_token, request.app.state.db, _presented_token(request))
 
 
-def require_roles(*roles: str):
+def require_capability(capability: Capability):
+    """The dependency of a route that needs ``capability``; it resolves to the signed-in user."""
+    capability = Capability(capability)
+
     async def check(user: User = Depends(current_user)) -> User:
-        if user.role not in roles:
-            raise ForbiddenError(f"this needs one of the roles {', '.join(roles)}; you are {user.role}")
+        if capability not in capabilities_of(user.role):
+            raise ForbiddenError(f"this needs the capability {capability.value!r}, which the role "
+                                 f"{user.role!r} does not have; ask an administrator for a role that has it")
         return user
 
+    check.capability = capability  # read by the route matrix test
+    check.__name__ = f"require_{capability.name.lower()}"
     return check
 
 
-@router.post("/login", response_model=LoginResult)
+async def signed_in(user: User = Depends(current_user)) -> User:
+    """Explicitly any signed-in user, whatever the role: for what every account may do about itself."""
+    return user
+
+
+def public(reason: str):
+    """Marks a route as needing no sign-in, and says why (the matrix test requires the marker)."""
+
+    async def no_sign_in() -> None:
+        return None
+
+    no_sign_in.public_reason = reason
+    return no_sign_in
+
+
+@router.post("/login", response_model=LoginResult, dependencies=[Depends(public("the sign-in itself"))])
 async def login(body: Credentials, request: Request, response: Response) -> LoginResult:
-    db, settings = request.app.state.db, request.app.state.settings
+    """Sign in. Throttled per account and per address (``throttle``): a locked one is answered 429 with
+    ``Retry-After`` before the password is looked at, so it costs no argon2 hash and no database."""
+    db, settings, throttle = request.app.state.db, request.app.state.settings, request.app.state.login_throttle
+    addr = client_addr(request)
+    # Raises ThrottledError (429). A lock is logged when it starts (throttle), not on every refused try.
+    throttle.begin(body.username, addr)
     try:
         user = await asyncio.to_thread(accounts.authenticate, db, body.username, body.password)
-    except AuthError:
-        await asyncio.to_thread(audit.record_event, db, body.username, "auth.login_failed", None,
-                                client_addr(request), {})
+    except asyncio.CancelledError:
+        throttle.failed(body.username, addr)  # a client that hangs up mid-check still used a try
         raise
+    except AuthError:
+        throttle.failed(body.username, addr)
+        await asyncio.to_thread(audit.record_event, db, body.username, "auth.login_failed", None, addr,
+                                {"failures": throttle.failures(body.username)})
+        raise
+    throttle.succeeded(body.username, addr)
     token = await asyncio.to_thread(tokens.issue_login_token, db, user, settings.token_ttl_seconds,
                                     client_addr(request))
     response.set_cookie(tokens.COOKIE_NAME, token, max_age=settings.token_ttl_seconds, httponly=True,
@@ -72,7 +121,8 @@ async def login(body: Credentials, request: Request, response: Response) -> Logi
     return LoginResult(token=token, username=user.username, role=user.role)
 
 
-@router.post("/logout", status_code=204)
+@router.post("/logout", status_code=204,
+             dependencies=[Depends(public("revokes the token presented, if any"))])
 async def logout(request: Request, response: Response) -> Response:
     token = _presented_token(request)
     if token:
@@ -83,5 +133,6 @@ async def logout(request: Request, response: Response) -> Response:
 
 
 @router.get("/me", response_model=Me)
-async def me(user: User = Depends(current_user)) -> Me:
-    return Me(username=user.username, role=user.role)
+async def me(user: User = Depends(signed_in)) -> Me:
+    return Me(username=user.username, role=user.role,
+              capabilities=sorted(c.value for c in capabilities_of(user.role)))

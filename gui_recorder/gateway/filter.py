@@ -43,7 +43,11 @@ _INPUT_ARITY = {
     "disconnect": (0,),
     "touch": (7,),
 }
-_STREAM_OPEN = {"clipboard": ("clipboard", 2), "file": ("file", 3), "put": ("file", 5)}
+# opcode -> (kind, argument count, which argument is the new stream's index). From Client.js
+# (guacamole-common-js 1.3-1.6): `clipboard,stream,mimetype`; `file,stream,mimetype,filename`;
+# `put,object,stream,mimetype,name` (an upload into a filesystem object guacd announced: the stream
+# is the second argument, and there are four, not five: five ended every legitimate upload).
+_STREAM_OPEN = {"clipboard": ("clipboard", 2, 1), "file": ("file", 3, 1), "put": ("file", 4, 2)}
 _STREAM_DATA = {"blob": 2, "end": 1}
 _DOWNLOAD = {"get": 2}
 MAX_OPEN_STREAMS = 64
@@ -62,10 +66,10 @@ class ClientFilter:
                 return Verdict.VIOLATION, f"'{opcode}' with {argc} arguments"
             return Verdict.FORWARD, ""
         if opcode in _STREAM_OPEN:
-            kind, arity = _STREAM_OPEN[opcode]
+            kind, arity, stream_arg = _STREAM_OPEN[opcode]
             if argc != arity:
                 return Verdict.VIOLATION, f"'{opcode}' with {argc} arguments"
-            stream = ins[2] if opcode == "put" else ins[1]
+            stream = ins[stream_arg]
             if not self._allowed(kind):
                 return Verdict.REFUSE, f"{kind} transfer is not allowed on this connection"
             if len(self.open_streams) >= MAX_OPEN_STREAMS:

@@ -17,20 +17,23 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import BaseModel, Field
 
-from gui_recorder.db import User
-from gui_recorder.db.models import SESSION_VIEWER_ROLES
 from gui_recorder.errors import AuthError, GuacdError, NotFoundError
 from gui_recorder.gateway import audit
-from gui_recorder.gateway.auth import client_addr, require_roles
+from gui_recorder.gateway.access import SessionGrant, session_access
+from gui_recorder.gateway.auth import client_addr, public
 from gui_recorder.gateway.filter import WatcherFilter
 from gui_recorder.gateway.relay import Relay
 from gui_recorder.gateway.tunnel import SUBPROTOCOL, refuse
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import encode
+from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["live"])
 WATCH_TOKEN_SECONDS = 60
+# Actions: the watch itself is recorded when the WebSocket joins, the termination once it is asked for.
+WATCH = session_access(Capability.SESSION_WATCH, None)
+TERMINATE = session_access(Capability.SESSION_TERMINATE, None)
 
 
 @dataclass
@@ -72,10 +75,10 @@ class TokenOut(BaseModel):
 
 
 @router.post("/api/sessions/{session_id}/watch-token", response_model=TokenOut)
-async def watch_token(session_id: str, request: Request,
-                      user: User = Depends(require_roles(*SESSION_VIEWER_ROLES))) -> TokenOut:
+async def watch_token(request: Request, grant: SessionGrant = Depends(WATCH)) -> TokenOut:
+    session_id = grant.session.id
     _active(request, session_id)
-    return TokenOut(token=request.app.state.watch_tokens.issue(user.username, session_id))
+    return TokenOut(token=request.app.state.watch_tokens.issue(grant.user.username, session_id))
 
 
 class TerminateIn(BaseModel):
@@ -83,8 +86,9 @@ class TerminateIn(BaseModel):
 
 
 @router.post("/api/sessions/{session_id}/terminate", status_code=202)
-async def terminate(session_id: str, request: Request, body: TerminateIn | None = None,
-                    user: User = Depends(require_roles(*SESSION_VIEWER_ROLES))) -> dict:
+async def terminate(request: Request, body: TerminateIn | None = None,
+                    grant: SessionGrant = Depends(TERMINATE)) -> dict:
+    user, session_id = grant.user, grant.session.id
     relay = _active(request, session_id)
     reason = (body.reason if body else "").strip()
     relay.terminate(f"{user.role} {user.username}" + (f": {reason}" if reason else ""))
@@ -93,7 +97,7 @@ async def terminate(session_id: str, request: Request, body: TerminateIn | None 
     return {"status": "terminating"}
 
 
-@router.websocket("/api/watch")
+@router.websocket("/api/watch", dependencies=[Depends(public("checks its own one-time watch token"))])
 async def watch(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768) -> None:
     app = websocket.app
     settings, db = app.state.settings, app.state.db

@@ -3,7 +3,9 @@
 The render worker publishes ``video-info.json`` last, after every other
 object; until it exists the session has no video here (409: being rendered),
 so nothing half-written is ever served. Reads go to whichever tier holds the
-objects.
+objects. Each route takes its session through ``gateway.access``: a viewer's
+reads of one kind are one audit event per window, however many Range
+requests or thumbnail hovers they take.
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from gui_recorder.db import User
-from gui_recorder.db.models import SESSION_VIEWER_ROLES
 from gui_recorder.errors import ConflictError, NotFoundError
-from gui_recorder.gateway import audit
-from gui_recorder.gateway.auth import client_addr, require_roles
-from gui_recorder.gateway.sessions_api import visible_session
-from gui_recorder.recording.manifest import media_key
-from gui_recorder.worker import jobs
+from gui_recorder.gateway.access import SessionGrant, session_access
+from gui_recorder.storage.keys import media_key
+from gui_recorder.vocabulary import Capability
+from gui_recorder.db import jobs
 
 router = APIRouter(prefix="/api/sessions", tags=["media"])
-VIEWERS = require_roles(*SESSION_VIEWER_ROLES)
+VIDEO_INFO = session_access(Capability.SESSION_VIEW_ALL, "video_info.view", collapse=True)
+VIDEO = session_access(Capability.SESSION_VIEW_ALL, "video.view", collapse=True)
+THUMBNAILS = session_access(Capability.SESSION_VIEW_ALL, "thumbnails.view", collapse=True)
+SPRITE = session_access(Capability.SESSION_VIEW_ALL, "sprite.view", collapse=True)
+POSTER = session_access(Capability.SESSION_VIEW_ALL, "poster.view", collapse=True)
 RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
@@ -42,29 +45,29 @@ def _video_info(request: Request, session_id: str) -> dict:
         raise ConflictError(f"the video of session {session_id} is not ready: render job {state}{detail}") from None
 
 
-async def _viewable(request: Request, user: User, session_id: str) -> dict:
-    await asyncio.to_thread(visible_session, request.app.state.db, user, session_id)
-    return await asyncio.to_thread(_video_info, request, session_id)
+async def _viewable(request: Request, grant: SessionGrant) -> dict:
+    if grant.session.tier == "deleted":  # forgotten (sessions.forget.forget_session): gone, not "not ready"
+        raise NotFoundError(f"session {grant.session.id} was deleted: its video no longer exists")
+    return await asyncio.to_thread(_video_info, request, grant.session.id)
 
 
 @router.get("/{session_id}/video-info")
-async def video_info(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> dict:
+async def video_info(request: Request, grant: SessionGrant = Depends(VIDEO_INFO)) -> dict:
     """Duration, size, idle stretches and keyframe spacing of the rendered video."""
-    return await _viewable(request, user, session_id)
+    return await _viewable(request, grant)
 
 
 @router.get("/{session_id}/video", responses={200: {"content": {"video/webm": {}}}, 206: {}})
-async def video(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> Response:
+async def video(request: Request, grant: SessionGrant = Depends(VIDEO)) -> Response:
     """The WebM video; honours `Range` so browsers seek without downloading everything."""
-    await _viewable(request, user, session_id)
+    await _viewable(request, grant)
+    session_id = grant.session.id
     store = request.app.state.reader_store
     key = media_key(session_id, "video.webm")
     size = (await asyncio.to_thread(store.stat, key)).size
     headers = {"Accept-Ranges": "bytes", "Content-Type": "video/webm", "Cache-Control": "private, max-age=3600"}
     range_header = request.headers.get("range")
     if not range_header:
-        await asyncio.to_thread(audit.record_event, request.app.state.db, user.username, "video.view",
-                                session_id, client_addr(request), {})
         return StreamingResponse(store.iter_bytes(key), headers={**headers, "Content-Length": str(size)})
     match = RANGE.match(range_header.strip())
     if match is None or not any(match.groups()):
@@ -83,10 +86,11 @@ async def video(session_id: str, request: Request, user: User = Depends(VIEWERS)
 
 
 @router.get("/{session_id}/thumbnails")
-async def thumbnails(session_id: str, request: Request, user: User = Depends(VIEWERS),
+async def thumbnails(request: Request, grant: SessionGrant = Depends(THUMBNAILS),
                      t: int | None = None) -> Response:
     """The thumbnail index (JSON); with `?t=<ms>`, the one thumbnail for that moment (JPEG)."""
-    info = await _viewable(request, user, session_id)
+    info = await _viewable(request, grant)
+    session_id = grant.session.id
     store = request.app.state.reader_store
     index = await asyncio.to_thread(store.get_json, media_key(session_id, "thumbnails.json"))
     if t is None:
@@ -103,16 +107,18 @@ async def thumbnails(session_id: str, request: Request, user: User = Depends(VIE
 
 
 @router.get("/{session_id}/thumbnails/sprite.jpg")
-async def sprite(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> Response:
-    await _viewable(request, user, session_id)
-    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes, media_key(session_id, "sprite.jpg"))
+async def sprite(request: Request, grant: SessionGrant = Depends(SPRITE)) -> Response:
+    await _viewable(request, grant)
+    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes,
+                                   media_key(grant.session.id, "sprite.jpg"))
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/{session_id}/poster")
-async def poster(session_id: str, request: Request, user: User = Depends(VIEWERS)) -> Response:
-    await _viewable(request, user, session_id)
-    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes, media_key(session_id, "poster.jpg"))
+async def poster(request: Request, grant: SessionGrant = Depends(POSTER)) -> Response:
+    await _viewable(request, grant)
+    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes,
+                                   media_key(grant.session.id, "poster.jpg"))
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 

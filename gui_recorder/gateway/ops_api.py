@@ -20,12 +20,16 @@ from sqlalchemy import func, select
 from gui_recorder.db import Database, Session, User
 from gui_recorder.db.models import Job, Review, StorageSample
 from gui_recorder.gateway import audit
-from gui_recorder.gateway.auth import client_addr, require_roles
-from gui_recorder.gateway.sessions_api import update_session
+from gui_recorder.gateway.edge import metrics_guard
+from gui_recorder.gateway.access import SessionGrant, session_access
+from gui_recorder.gateway.auth import client_addr, public, require_capability
+from gui_recorder.sessions.rows import update_session
 from gui_recorder.storage.tiering import Tiering
+from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["operations"])
-OPS = require_roles("admin", "operator")
+OPS = require_capability(Capability.OPS_READ)
+LEGAL_HOLD = session_access(Capability.LEGAL_HOLD, None)  # an action: it records its own event, with the reason
 GROWTH_WINDOW = timedelta(days=30)
 USAGE_CACHE_SECONDS = 15.0
 
@@ -36,9 +40,8 @@ class LegalHoldIn(BaseModel):
 
 
 @router.put("/api/sessions/{session_id}/legal-hold")
-async def legal_hold(session_id: str, body: LegalHoldIn, request: Request,
-                     user: User = Depends(require_roles("admin"))) -> dict:
-    db = request.app.state.db
+async def legal_hold(body: LegalHoldIn, request: Request, grant: SessionGrant = Depends(LEGAL_HOLD)) -> dict:
+    db, user, session_id = request.app.state.db, grant.user, grant.session.id
     await asyncio.to_thread(update_session, db, session_id, legal_hold=body.hold)
     await asyncio.to_thread(audit.record_event, db, user.username, "session.legal_hold", session_id,
                             client_addr(request), {"hold": body.hold, "reason": body.reason})
@@ -145,6 +148,21 @@ class GatewayCollector:
                                 value=recordings.uploader.lag_seconds())
         yield CounterMetricFamily("gr_recording_bytes_uploaded", "Recording bytes uploaded by this gateway",
                                   value=recordings.uploader.uploaded_bytes)
+        # Alerts (issue 10): a recording that failed, an uploader that stopped, stuck or quarantined sessions.
+        uploader = recordings.uploader
+        yield CounterMetricFamily("gr_recording_write_failures", "Sessions whose recording failed to write "
+                                  "since the gateway started (each ended the session: fail closed)",
+                                  value=recordings.recording_failures)
+        yield GaugeMetricFamily("gr_uploader_up", "1 while the supervised upload task runs",
+                                value=1 if recordings.running() else 0)
+        yield CounterMetricFamily("gr_upload_errors", "Failed upload attempts (any session)", value=uploader.errors)
+        yield GaugeMetricFamily("gr_upload_stuck_sessions", "Sessions whose upload failed several times in a row",
+                                value=len(uploader.stuck()))
+        yield GaugeMetricFamily("gr_upload_quarantined_sessions", "Sessions set aside: they cannot be uploaded",
+                                value=len(recordings.spool.quarantined()))
+        yield GaugeMetricFamily("gr_upload_oldest_unuploaded_seconds",
+                                "Age of the oldest spooled byte not yet in the object store",
+                                value=uploader.oldest_unuploaded_age())
         usage = state.usage.get()
         tier_bytes = GaugeMetricFamily("gr_tier_bytes", "Bytes stored per tier", labels=["tier"])
         tier_objects = GaugeMetricFamily("gr_tier_objects", "Objects stored per tier", labels=["tier"])
@@ -197,7 +215,9 @@ def metrics_registry(app) -> CollectorRegistry:
     return registry
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get("/metrics", include_in_schema=False,
+            dependencies=[Depends(public("for Prometheus; guarded by its own setting, not a sign-in")),
+                          Depends(metrics_guard)])  # bearer token or loopback only (edge)
 async def metrics(request: Request) -> Response:
     body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

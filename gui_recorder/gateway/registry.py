@@ -1,7 +1,9 @@
 """The connection registry: what users may open, with credentials sealed at rest.
 
-Credentials are write-only: no API returns them, not even to admins; they are
-decrypted only to build guacd's parameters, inside the gateway.
+Credentials (the login fields and every secret-bearing guacd parameter, see
+``credentials``) are write-only: no API returns them, not even to admins, who
+see only whether each is set; they are decrypted only to build guacd's
+parameters, inside the gateway.
 """
 
 from __future__ import annotations
@@ -11,19 +13,22 @@ import re
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from sqlalchemy import select
 
 from gui_recorder.db import Connection, Database, User
 from gui_recorder.errors import ConflictError, ForbiddenError, NotFoundError
-from gui_recorder.gateway import audit, tokens
-from gui_recorder.gateway.auth import client_addr, current_user, require_roles
+from gui_recorder.gateway import audit, credentials, tokens
+from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.filter import ClientPolicy
 from gui_recorder.gateway.secrets_box import SecretBox
 from gui_recorder.guacd import ConnectionDefinition
 from gui_recorder.settings import Settings
+from gui_recorder.vocabulary import Capability, has_capability
 
 router = APIRouter(tags=["connections"])
+USE = require_capability(Capability.CONNECTION_USE)
+ADMIN = require_capability(Capability.CONNECTION_ADMIN)
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 # A host name, IPv4 or IPv6 address: nothing else belongs in guacd's `hostname`.
 HOST_PATTERN = r"^[A-Za-z0-9._:\[\]-]{1,255}$"
@@ -56,9 +61,19 @@ DEFAULT_POLICY = RecordingPolicy().model_dump()
 class ConnectionIn(BaseModel):
     """A connection as an admin writes it.
 
-    ``username``/``password``/``domain`` are write-only. On an update, ``null``
-    (or leaving one out) keeps the stored value, since the admin cannot read it
-    back; an empty string clears it.
+    ``username``/``password``/``domain`` and ``secret_parameters`` (guacd's
+    ``gateway-password``, ``sftp-private-key``, ...: any secret-bearing
+    parameter, which ``parameters`` refuses) are write-only and sealed. On an
+    update, ``null`` (or leaving one out) keeps the stored value, since the
+    admin cannot read it back; an empty string clears it.
+
+    Except when the endpoint changes: an update that changes ``protocol``,
+    ``host``, ``port`` or a parameter that says where guacd connects
+    (``gateway-hostname``, ``sftp-hostname``, ...) CLEARS every stored
+    credential it does not give anew. Stored credentials never follow a
+    connection to another host (issue 10: a PUT with another host and
+    ``password: null`` sent the old password there). The response shows what
+    is left (``has_password`` ...), and the audit event says they were cleared.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -73,6 +88,9 @@ class ConnectionIn(BaseModel):
     domain: Secret | None = None
     parameters: dict[str, str] = Field({}, max_length=MAX_PARAMETERS,
                                        description="Extra guacd parameters, e.g. security, ignore-cert")
+    secret_parameters: dict[str, Secret | None] = Field(
+        {}, max_length=MAX_PARAMETERS,
+        description="Secret-bearing guacd parameters (gateway-password, sftp-private-key...): sealed, write-only")
     allowed_users: list[Username] = Field([], max_length=MAX_GRANTS)
     allowed_roles: list[Literal["admin", "operator", "vendor", "auditor"]] = []
     recording_policy: RecordingPolicy = RecordingPolicy()
@@ -85,9 +103,30 @@ class ConnectionIn(BaseModel):
                 raise ValueError(f"{name[:80]!r} is not a guacd parameter name")
             if name in _RESERVED:
                 raise ValueError(f"the parameter {name!r} is set by the registry itself")
+            if credentials.is_secret_parameter(name):
+                raise ValueError(f"the parameter {name!r} holds a secret: give it in secret_parameters, "
+                                 "where it is sealed and never shown again")
             if len(item) > MAX_PARAMETER_VALUE:
                 raise ValueError(f"the parameter {name!r} is longer than {MAX_PARAMETER_VALUE} characters")
         return value
+
+    @field_validator("secret_parameters")
+    @classmethod
+    def _secret_parameters(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        for name in value:
+            if not PARAMETER_NAME.match(name):
+                raise ValueError(f"{name[:80]!r} is not a guacd parameter name")
+            if name in _RESERVED:
+                raise ValueError(f"the parameter {name!r} is set by the registry itself (use username/password/"
+                                 "domain for the login)")
+        return value
+
+    @model_validator(mode="after")
+    def _not_both(self) -> "ConnectionIn":
+        both = sorted(set(self.parameters) & set(self.secret_parameters))
+        if both:
+            raise ValueError(f"{', '.join(both)} given both as a parameter and as a secret parameter")
+        return self
 
 
 class ConnectionOut(BaseModel):
@@ -97,25 +136,35 @@ class ConnectionOut(BaseModel):
 
 
 class ConnectionAdminOut(ConnectionOut):
+    """What an admin reads back: whether each credential is set, never its value."""
+
     host: str
     port: int
-    username: str | None
+    has_username: bool
     has_password: bool
+    has_domain: bool
     parameters: dict[str, str]
+    secret_parameters: list[str] = Field(description="Names of the sealed parameters that are set")
     allowed_users: list[str]
     allowed_roles: list[str]
     recording_policy: RecordingPolicy
 
 
 def may_open(user: User, connection: Connection) -> bool:
-    return (user.role == "admin" or user.username in (connection.allowed_users or [])
-            or user.role in (connection.allowed_roles or []))
+    # Whoever administers connections may open every one; others need a grant by name or role.
+    return (has_capability(user.role, Capability.CONNECTION_ADMIN)
+            or user.username in (connection.allowed_users or []) or user.role in (connection.allowed_roles or []))
 
 
 def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> Connection:
-    """Create or replace a connection (idempotent); credentials given as ``None`` keep their stored value."""
+    """Create or replace a connection (idempotent).
+
+    Credentials given as ``None`` keep their stored value, unless the endpoint
+    changes (see ``ConnectionIn``); ``row.credentials_cleared`` (not stored)
+    says whether stored ones were dropped, for the audit event.
+    """
     box = SecretBox(settings.secret_key.get_secret_value())
-    given = {"username": spec.username, "password": spec.password, "domain": spec.domain}
+    logins = {"username": spec.username, "password": spec.password, "domain": spec.domain}
     policy = spec.recording_policy.model_dump()
     now = db.now()
     with db.session() as s:
@@ -123,23 +172,54 @@ def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> C
         if row is None:
             row = Connection(id=spec.id, created_at=now)
             s.add(row)
-            stored = {}
+            stored, moved = {}, False
         else:
             stored = box.open(row.credentials)
-        secret = box.seal({k: (stored.get(k) if v is None else v or None) for k, v in given.items()})
+            stored_params = dict(row.parameters or {})
+            # A row written before secret parameters were sealed: its secrets count as stored ones.
+            legacy = {k: stored_params.pop(k) for k in list(stored_params) if credentials.is_secret_parameter(k)}
+            if legacy:
+                stored = {**stored, "parameters": {**legacy, **(stored.get("parameters") or {})}}
+            moved = (credentials.endpoint_of(row.protocol, row.host, row.port, stored_params)
+                     != credentials.endpoint_of(spec.protocol, spec.host, spec.port, spec.parameters))
+        merged = credentials.merge(stored, logins, dict(spec.secret_parameters), endpoint_changed=moved)
+        secret = box.seal(merged)
         row.name, row.protocol, row.host, row.port = spec.name, spec.protocol, spec.host, spec.port
         row.credentials, row.parameters, row.recording_policy = secret, dict(spec.parameters), policy
         row.allowed_users, row.allowed_roles = list(spec.allowed_users), list(spec.allowed_roles)
         row.updated_at = now
         s.flush()
-        return row
+        cleared = moved and any(credentials.summary(stored).values())
+    row.credentials_cleared = cleared  # type: ignore[attr-defined]  # for the caller's audit event, not a column
+    return row
+
+
+def seal_plaintext_secrets(db: Database, settings: Settings) -> int:
+    """At start-up: move secret-bearing parameters stored in plaintext (before they were sealed) into the seal.
+
+    Returns how many connections were rewritten.
+    """
+    box = SecretBox(settings.secret_key.get_secret_value())
+    changed = 0
+    with db.session() as s:
+        for row in s.scalars(select(Connection)):
+            params = dict(row.parameters or {})
+            legacy = {k: params.pop(k) for k in list(params) if credentials.is_secret_parameter(k)}
+            if not legacy:
+                continue
+            creds = box.open(row.credentials)
+            creds["parameters"] = {**legacy, **(creds.get("parameters") or {})}
+            row.credentials, row.parameters = box.seal(creds), params
+            changed += 1
+    return changed
 
 
 def definition_for(connection: Connection, settings: Settings, policy: ClientPolicy) -> ConnectionDefinition:
     """guacd's parameters for a stored connection, credentials decrypted here and only here."""
     creds = SecretBox(settings.secret_key.get_secret_value()).open(connection.credentials)
-    params = {**connection.parameters, "hostname": connection.host, "port": str(connection.port)}
-    for name in ("username", "password", "domain"):
+    params = {**connection.parameters, **(creds.get("parameters") or {}),
+              "hostname": connection.host, "port": str(connection.port)}
+    for name in credentials.LOGIN_FIELDS:
         if creds.get(name):
             params[name] = creds[name]
     if not policy.allow_clipboard:
@@ -159,9 +239,13 @@ def get_connection(db: Database, connection_id: str) -> Connection:
 
 def _admin_view(row: Connection, settings: Settings) -> ConnectionAdminOut:
     creds = SecretBox(settings.secret_key.get_secret_value()).open(row.credentials)
+    flags = credentials.summary(creds)
+    # A secret still stored in plaintext (a row older than the seal) is named, never shown.
+    plain = {k: v for k, v in (row.parameters or {}).items() if not credentials.is_secret_parameter(k)}
+    legacy = [k for k in (row.parameters or {}) if credentials.is_secret_parameter(k)]
+    flags["secret_parameters"] = sorted(set(flags["secret_parameters"]) | set(legacy))
     return ConnectionAdminOut(id=row.id, name=row.name, protocol=row.protocol, host=row.host, port=row.port,
-                              username=creds.get("username"), has_password=bool(creds.get("password")),
-                              parameters=row.parameters, allowed_users=row.allowed_users,
+                              **flags, parameters=plain, allowed_users=row.allowed_users,
                               allowed_roles=row.allowed_roles,
                               recording_policy=RecordingPolicy.model_validate(
                                   {k: v for k, v in (row.recording_policy or {}).items() if k in DEFAULT_POLICY}))
@@ -173,7 +257,7 @@ def _all(db: Database) -> list[Connection]:
 
 
 @router.get("/api/connections", response_model=list[ConnectionOut])
-async def my_connections(request: Request, user: User = Depends(current_user)) -> list[ConnectionOut]:
+async def my_connections(request: Request, user: User = Depends(USE)) -> list[ConnectionOut]:
     rows = await asyncio.to_thread(_all, request.app.state.db)
     return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in rows if may_open(user, r)]
 
@@ -184,20 +268,25 @@ class TunnelTokenOut(BaseModel):
 
 
 @router.post("/api/connections/{connection_id}/tunnel-token", response_model=TunnelTokenOut)
-async def tunnel_token(connection_id: str, request: Request, user: User = Depends(current_user)) -> TunnelTokenOut:
+async def tunnel_token(connection_id: str, request: Request, user: User = Depends(USE)) -> TunnelTokenOut:
     db, settings = request.app.state.db, request.app.state.settings
-    row = await asyncio.to_thread(get_connection, db, connection_id)
-    if not may_open(user, row):
+    try:
+        row = await asyncio.to_thread(get_connection, db, connection_id)
+    except NotFoundError:
+        row = None
+    if row is None or not may_open(user, row):
+        # One answer for "no such connection" and "not yours": ids that exist are not revealed.
         await asyncio.to_thread(audit.record_event, db, user.username, "connection.denied", connection_id,
-                                client_addr(request), {})
-        raise ForbiddenError(f"you may not open the connection {connection_id!r}")
+                                client_addr(request), {"exists": row is not None})
+        raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
+                             "not granted to you (ask an administrator)")
     token = await asyncio.to_thread(tokens.issue_tunnel_token, db, user, row, settings.tunnel_token_ttl_seconds)
     await asyncio.to_thread(audit.record_event, db, user.username, "connection.token", connection_id,
                             client_addr(request), {})
     return TunnelTokenOut(token=token, expires_in=settings.tunnel_token_ttl_seconds)
 
 
-admin = APIRouter(prefix="/api/admin/connections", tags=["admin"], dependencies=[Depends(require_roles("admin"))])
+admin = APIRouter(prefix="/api/admin/connections", tags=["admin"], dependencies=[Depends(ADMIN)])
 
 
 @admin.get("", response_model=list[ConnectionAdminOut])
@@ -207,7 +296,7 @@ async def list_all(request: Request) -> list[ConnectionAdminOut]:
 
 
 @admin.post("", response_model=ConnectionAdminOut, status_code=201)
-async def create(spec: ConnectionIn, request: Request, user: User = Depends(current_user)) -> ConnectionAdminOut:
+async def create(spec: ConnectionIn, request: Request, user: User = Depends(ADMIN)) -> ConnectionAdminOut:
     db, settings = request.app.state.db, request.app.state.settings
     exists = await asyncio.to_thread(lambda: _exists(db, spec.id))
     if exists:
@@ -231,19 +320,19 @@ async def get_one(connection_id: str, request: Request) -> ConnectionAdminOut:
 
 @admin.put("/{connection_id}", response_model=ConnectionAdminOut)
 async def replace(connection_id: str, spec: ConnectionIn, request: Request,
-                  user: User = Depends(current_user)) -> ConnectionAdminOut:
+                  user: User = Depends(ADMIN)) -> ConnectionAdminOut:
     db, settings = request.app.state.db, request.app.state.settings
     if spec.id != connection_id:
         raise ConflictError("the id in the body differs from the id in the path")
     await asyncio.to_thread(get_connection, db, connection_id)
     row = await asyncio.to_thread(ensure_connection, db, settings, spec)
     await asyncio.to_thread(audit.record_event, db, user.username, "connection.update", connection_id,
-                            client_addr(request), {})
+                            client_addr(request), {"credentials_cleared": row.credentials_cleared})
     return _admin_view(row, settings)
 
 
 @admin.delete("/{connection_id}", status_code=204)
-async def delete(connection_id: str, request: Request, user: User = Depends(current_user)) -> None:
+async def delete(connection_id: str, request: Request, user: User = Depends(ADMIN)) -> None:
     db = request.app.state.db
 
     def remove() -> None:

@@ -4,10 +4,18 @@ An explicit state machine (``RUNNING`` -> ``CLOSING`` -> ``CLOSED``); whatever
 ends the session first (the browser, guacd, a filter violation, a recording
 failure, an auditor) wins, and both sides are closed exactly once.
 
-Every instruction from guacd is written to the recording before the browser
-sees it, so nothing is displayed that is not recorded. If the recording cannot
-be written the session is ended when the connection's policy says so (the
-default): a privileged session never runs unrecorded.
+Nothing crosses the relay that is not recorded first (issue 10, fail closed):
+
+* guacd -> browser: a batch is written to the spool before the browser sees it;
+* browser -> guacd: a batch is written (one write, straight to the OS) before
+  any of it is forwarded; input that arrives before guacd's first ``sync`` (no
+  timestamp yet) is held and forwarded right after that sync is written.
+
+The first recording failure ends the session (unless the connection's policy
+allows unrecorded sessions): ``ending`` is set before anything else can be
+forwarded in either direction, guacd is dropped without another instruction,
+and the browser is told why. Sealing segments (fsync) runs in a thread, so one
+slow disk stalls no other session.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import contextlib
 import enum
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
@@ -27,6 +36,7 @@ from gui_recorder.guacd import GuacdConnection
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import Instruction, Limits, Parser, encode
 from gui_recorder.recording import SessionRecorder
+from gui_recorder.vocabulary import SessionStatus
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("gui_recorder.security")
@@ -34,6 +44,11 @@ security_log = logging.getLogger("gui_recorder.security")
 # A browser sends small instructions; guacd's own limits bound them (parser-constants.h).
 BROWSER_LIMITS = Limits(max_element_length=8192, max_elements=128, max_instruction_length=32768)
 TICK_SECONDS = 1.0
+
+# WebSocket close codes (RFC 6455) that mean the browser broke the protocol or a limit, not "the user left".
+_WS_VIOLATIONS = {1002: "a WebSocket protocol error", 1003: "a message type the gateway does not accept",
+                  1007: "a text message that is not valid UTF-8",
+                  1009: "a WebSocket message over the gateway's size limit"}
 
 
 class State(enum.Enum):
@@ -44,7 +59,7 @@ class State(enum.Enum):
 
 @dataclass
 class Ending:
-    status: str  # session status: ended | failed | terminated
+    status: str  # a gui_recorder.vocabulary.SessionStatus
     reason: str  # for people: stored with the session
     code: int = Status.SUCCESS  # Guacamole status sent to the browser
     message: str = ""  # for the browser's `error` instruction
@@ -53,23 +68,29 @@ class Ending:
 
 class Relay:
     def __init__(self, websocket: WebSocket, guacd: GuacdConnection, recorder: SessionRecorder | None,
-                 client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True):
+                 client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True,
+                 on_recording_failed: Callable[[str, RecordingError], None] | None = None):
         self.ws = websocket
         self.guacd = guacd
         self.recorder = recorder
         self.filter = client_filter
         self.session_id = session_id
         self.fail_closed = fail_closed
+        self.on_recording_failed = on_recording_failed
         self.state = State.RUNNING
         self.ending: Ending | None = None
         self.bytes_to_client = 0
         self.bytes_from_client = 0
+        self.from_guacd = 0  # instructions received from guacd: 0 means the target never answered
         # A watcher's relay has no recorder: the owner's session already records the screen.
         self.recording_ok = recorder is not None
+        self.recording_error: str | None = None
         self.watchers: list[Relay] = []
         self.started = time.monotonic()
+        self._held: list[str] = []  # input recorded with guacd's first sync, forwarded right after it
         self._send_lock = asyncio.Lock()
         self._done = asyncio.Event()
+        self._seal_wake = asyncio.Event()
 
     # -- ending -------------------------------------------------------------
 
@@ -80,12 +101,28 @@ class Relay:
         self._done.set()
 
     def terminate(self, by: str) -> None:
-        self.end(Ending("terminated", f"terminated by {by}", Status.SESSION_CLOSED,
+        self.end(Ending(SessionStatus.TERMINATED, f"terminated by {by}", Status.SESSION_CLOSED,
                         f"An auditor ({by}) ended this session."))
 
     def end_for_shutdown(self) -> None:
-        self.end(Ending("ended", "the gateway was stopped", Status.SESSION_CLOSED,
+        self.end(Ending(SessionStatus.ENDED, "the gateway was stopped", Status.SESSION_CLOSED,
                         "The gateway is shutting down; the session was ended."))
+
+    def _user_left(self, reason: str) -> Ending:
+        if self.from_guacd == 0 and self.recorder is not None:
+            waited = time.monotonic() - self.started
+            return Ending(SessionStatus.FAILED, f"the remote desktop never answered: nothing came from guacd "
+                          f"in {waited:.1f} s, then {reason}", Status.UPSTREAM_TIMEOUT)
+        return Ending(SessionStatus.ENDED, reason)
+
+    def _browser_closed(self, code: int | None) -> Ending:
+        if code in _WS_VIOLATIONS:
+            return self._violation_ending(f"protocol limit: {_WS_VIOLATIONS[code]} (WebSocket close {code})")
+        if code == 1006:
+            return self._user_left("the browser's connection dropped without a WebSocket close (1006)")
+        if code in (None, 1000, 1001, 1005):
+            return self._user_left("the user closed the browser session")
+        return self._user_left(f"the browser closed the session (WebSocket close {code})")
 
     # -- the two directions -------------------------------------------------
 
@@ -93,15 +130,29 @@ class Relay:
         async with self._send_lock:
             await self.ws.send_text(text)
 
+    async def _send_guacd(self, text: str) -> None:
+        if self.ending is None:  # whatever ended the session, nothing more reaches the target
+            await self.guacd.send_raw(text.encode())
+
     async def _guacd_to_browser(self) -> None:
         while True:
             instructions, wire = await self.guacd.read_wire()
             if not instructions:
-                self.end(Ending("ended", "the remote desktop closed the session"))
+                if self.from_guacd == 0:
+                    self.end(Ending(SessionStatus.FAILED, "guacd closed the connection before the remote desktop "
+                                    "sent anything", Status.UPSTREAM_ERROR,
+                                    "The remote desktop could not be reached."))
+                else:
+                    self.end(Ending(SessionStatus.ENDED, "the remote desktop closed the session"))
                 return
-            self._tee_server(instructions, wire)
-            if self.ending is not None:
+            self.from_guacd += len(instructions)
+            if not self._tee_server(instructions, wire) or self.ending is not None:
                 return  # e.g. the recording failed: what it could not record is not shown
+            if self._held and self.recorder.has_clock:
+                # Written with this batch (guacd's first sync gave them a timestamp): forward them now,
+                # synchronously before any await, so later input cannot overtake them.
+                held, self._held = "".join(self._held), []
+                await self._send_guacd(held)
             await self._send_browser(wire)
             self.bytes_to_client += len(wire)
             for ins in instructions:
@@ -109,7 +160,7 @@ class Relay:
                     code = int(ins[2]) if len(ins) > 2 and ins[2].isdigit() else Status.SERVER_ERROR
                     message = ins[1] if len(ins) > 1 else ""
                     # The browser already has guacd's `error`; only the close reason remains.
-                    self.end(Ending("failed", f"guacd error {code}: {message}", code))
+                    self.end(Ending(SessionStatus.FAILED, f"guacd error {code}: {message}", code))
                     return
 
     async def _browser_to_guacd(self) -> None:
@@ -117,8 +168,8 @@ class Relay:
         while True:
             try:
                 text = await self.ws.receive_text()
-            except WebSocketDisconnect:
-                self.end(Ending("ended", "the user closed the browser session"))
+            except WebSocketDisconnect as exc:
+                self.end(self._browser_closed(exc.code))
                 return
             except KeyError:
                 # A binary frame: guacamole-common-js never sends one.
@@ -130,72 +181,117 @@ class Relay:
             except ProtocolError as exc:
                 self._violation(f"malformed instruction: {exc}")
                 return
-            forward: list[str] = []
-            for ins in instructions:
-                if not await self._from_browser(ins, forward):
-                    return
-            if forward:
-                await self.guacd.send_raw("".join(forward).encode())
+            await self._relay_batch(instructions)
+            if self.ending is not None:
+                return
 
-    async def _from_browser(self, ins: Instruction, forward: list[str]) -> bool:
-        if ins[0] == "":
-            # Tunnel-internal: answer pings, forward nothing to guacd.
-            if len(ins) > 1 and ins[1] == "ping":
-                await self._send_browser(encode(ins))
-            return True
-        if ins[0] == "disconnect":
-            self._tee_client(ins)
-            self.end(Ending("ended", "the user disconnected"))
-            return False
-        verdict, why = self.filter.check(ins)
-        self._tee_client(ins)
-        if verdict is Verdict.FORWARD:
-            forward.append(encode(ins))
-            return True
-        if verdict is Verdict.REFUSE:
-            log.info("session %s: refused %s: %s", self.session_id, ins[0], why)
-            if ins[0] in ("clipboard", "file", "put"):
-                stream = ins[2] if ins[0] == "put" else ins[1]
-                await self._send_browser(encode(("ack", stream, why, str(int(Status.CLIENT_FORBIDDEN)))))
-            return True
-        self._violation(why)
-        return False
+    async def _relay_batch(self, instructions: list[Instruction]) -> None:
+        """One browser message: decide each instruction, record the batch once, then forward it."""
+        record: list[Instruction] = []
+        forward: list[str] = []
+        replies: list[str] = []
+        stop: Ending | None = None
+        for ins in instructions:
+            if ins[0] == "":
+                # Tunnel-internal: answer pings, forward nothing to guacd.
+                if len(ins) > 1 and ins[1] == "ping":
+                    replies.append(encode(ins))
+                continue
+            record.append(ins)
+            if ins[0] == "disconnect":
+                stop = self._user_left("the user disconnected")
+                break
+            verdict, why = self.filter.check(ins)
+            if verdict is Verdict.FORWARD:
+                forward.append(encode(ins))
+            elif verdict is Verdict.REFUSE:
+                log.info("session %s: refused %s: %s", self.session_id, ins[0], why)
+                if ins[0] in ("clipboard", "file", "put"):
+                    stream = ins[2] if ins[0] == "put" else ins[1]
+                    replies.append(encode(("ack", stream, why, str(int(Status.CLIENT_FORBIDDEN)))))
+            else:
+                stop = self._violation_ending(why)
+                forward = []  # nothing of a batch that broke the policy reaches guacd
+                break
+        written = self._tee_client(record)
+        if written is False:
+            return  # the recording failed: nothing of this batch is forwarded
+        if forward:
+            if written is None or self._held:
+                self._held.extend(forward)
+            else:
+                await self._send_guacd("".join(forward))
+        for reply in replies:
+            await self._send_browser(reply)
+        if stop is not None:
+            if stop.violation:
+                security_log.warning("session %s: security violation from the browser: %s",
+                                     self.session_id, stop.violation)
+            self.end(stop)
+
+    def _violation_ending(self, why: str) -> Ending:
+        return Ending(SessionStatus.TERMINATED, f"security violation: {why}", Status.CLIENT_BAD_REQUEST,
+                      f"The gateway refused a forbidden instruction ({why}); the session was ended.",
+                      violation=why)
 
     def _violation(self, why: str) -> None:
         security_log.warning("session %s: security violation from the browser: %s", self.session_id, why)
-        self.end(Ending("terminated", f"security violation: {why}", Status.CLIENT_BAD_REQUEST,
-                        f"The gateway refused a forbidden instruction ({why}); the session was ended.",
-                        violation=why))
+        self.end(self._violation_ending(why))
 
     # -- recording ----------------------------------------------------------
 
-    def _tee_server(self, instructions: list[Instruction], wire: str) -> None:
-        if self.recording_ok:
-            try:
-                self.recorder.server(instructions, wire)
-            except RecordingError as exc:
-                self._recording_failed(exc)
+    def _tee_server(self, instructions: list[Instruction], wire: str) -> bool:
+        """Record guacd's batch; False when relaying must stop (the recording failed, fail closed)."""
+        if not self.recording_ok:
+            return self.recorder is None or not self.fail_closed
+        try:
+            self.recorder.server(instructions, wire)
+        except RecordingError as exc:
+            self._recording_failed(exc)
+            return not self.fail_closed
+        if self.recorder.spool.unsealed:
+            self._seal_wake.set()
+        return True
 
-    def _tee_client(self, ins: Instruction) -> None:
-        if self.recording_ok:
-            try:
-                self.recorder.client(ins)
-            except RecordingError as exc:
-                self._recording_failed(exc)
+    def _tee_client(self, instructions: list[Instruction]) -> bool | None:
+        """Record the browser's batch: True on disk, None held for guacd's first sync, False: stop."""
+        if not self.recording_ok:
+            return False if (self.recorder is not None and self.fail_closed) else True
+        try:
+            written = self.recorder.client_batch(instructions)
+        except RecordingError as exc:
+            self._recording_failed(exc)
+            return False if self.fail_closed else True
+        if self.recorder.spool.unsealed:
+            self._seal_wake.set()
+        return True if written else None
 
     def _recording_failed(self, exc: RecordingError) -> None:
+        if not self.recording_ok:
+            return
         self.recording_ok = False
+        self.recording_error = str(exc)
         log.error("session %s: recording failed: %s", self.session_id, exc)
+        if self.on_recording_failed:
+            self.on_recording_failed(self.session_id, exc)
         if self.fail_closed:
-            self.end(Ending("failed", f"recording failed: {exc}", Status.SERVER_ERROR,
-                            "The session recording could not be written, so the session was ended."))
+            self._held = []
+            self.end(Ending(SessionStatus.FAILED, f"recording failed: {exc}", Status.SERVER_ERROR,
+                            "The session recording could not be written, so the session was ended. "
+                            "Nothing more was sent to the remote desktop."))
 
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)
-            if self.recording_ok:
+    async def _seal_loop(self) -> None:
+        """Rotate old segments and seal them in a thread; runs until the relay closes (never cancelled
+        mid-seal, so ``finish`` never races a seal)."""
+        while self.state is State.RUNNING:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._seal_wake.wait(), TICK_SECONDS)
+            self._seal_wake.clear()
+            if self.state is not State.RUNNING or not self.recording_ok:
+                return
+            if self.recorder.tick():
                 try:
-                    self.recorder.tick()
+                    await asyncio.to_thread(self.recorder.seal_pending)
                 except RecordingError as exc:
                     self._recording_failed(exc)
 
@@ -203,15 +299,21 @@ class Relay:
 
     async def run(self) -> Ending:
         """Relay until one side ends; then close both, once. Returns why it ended."""
-        tasks = [asyncio.create_task(self._guard(coro)) for coro in
-                 (self._guacd_to_browser(), self._browser_to_guacd(), self._tick())]
-        await self._done.wait()
-        self.state = State.CLOSING
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await self._close()
-        self.state = State.CLOSED
+        tasks = [asyncio.create_task(self._guard(coro)) for coro in (self._guacd_to_browser(),
+                                                                      self._browser_to_guacd())]
+        sealer = asyncio.create_task(self._guard(self._seal_loop())) if self.recorder is not None else None
+        try:
+            await self._done.wait()
+        finally:
+            self.state = State.CLOSING
+            for task in tasks:
+                task.cancel()
+            self._seal_wake.set()
+            await asyncio.gather(*tasks, *([sealer] if sealer else []), return_exceptions=True)
+            if self.ending is None:  # cancelled from outside (the server is going away)
+                self.end_for_shutdown()
+            await self._close()
+            self.state = State.CLOSED
         return self.ending
 
     async def _guard(self, coro) -> None:
@@ -219,32 +321,37 @@ class Relay:
             await coro
         except asyncio.CancelledError:
             raise
+        except WebSocketDisconnect as exc:
+            self.end(self._browser_closed(exc.code))
         except (OSError, ConnectionError) as exc:
-            self.end(Ending("failed", f"connection to guacd lost: {exc}", Status.UPSTREAM_ERROR,
+            self.end(Ending(SessionStatus.FAILED, f"connection to guacd lost: {exc}", Status.UPSTREAM_ERROR,
                             "The connection to the remote desktop was lost."))
         except ProtocolError as exc:
-            self.end(Ending("failed", f"guacd sent malformed data: {exc}", Status.UPSTREAM_ERROR,
+            self.end(Ending(SessionStatus.FAILED, f"guacd sent malformed data: {exc}", Status.UPSTREAM_ERROR,
                             "The remote desktop gateway sent malformed data."))
-        except WebSocketDisconnect:
-            self.end(Ending("ended", "the user closed the browser session"))
         except Exception as exc:  # noqa: BLE001 - any other failure still ends the session cleanly
             log.exception("session %s: relay failed", self.session_id)
-            self.end(Ending("failed", f"gateway error: {exc}", Status.SERVER_ERROR,
+            self.end(Ending(SessionStatus.FAILED, f"gateway error: {exc}", Status.SERVER_ERROR,
                             "The gateway failed; the session was ended."))
 
     async def _close(self) -> None:
         ending = self.ending
         # guacd keeps a connection alive while any user remains: watchers go with the owner.
         for watcher in self.watchers:
-            watcher.end(Ending("ended", "the watched session ended", Status.SESSION_CLOSED,
+            watcher.end(Ending(SessionStatus.ENDED, "the watched session ended", Status.SESSION_CLOSED,
                                "The session you were watching has ended."))
-        await self.guacd.close()
-        if self.recording_ok:
-            try:
-                self.recorder.finish(ending.reason)
-            except RecordingError as exc:
-                log.error("session %s: the recording could not be finished: %s", self.session_id, exc)
-                self.recording_ok = False
+        # After a recording failure not even our own `disconnect` reaches guacd: it sees the socket close.
+        await self.guacd.close(disconnect=self.recording_ok or self.recorder is None)
+        if self.recorder is not None:
+            if self.recording_ok:
+                try:
+                    await asyncio.to_thread(self.recorder.finish, ending.reason)
+                except RecordingError as exc:
+                    log.error("session %s: the recording could not be finished: %s", self.session_id, exc)
+                    self._recording_failed(exc)
+            if not self.recording_ok:
+                # What reached the disk stays; the recording service seals and uploads it once it can.
+                self.recorder.spool.abandon()
         if self.ws.application_state == WebSocketState.CONNECTED and \
                 self.ws.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):

@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from gui_recorder.errors import AuthError, ForbiddenError, GuacdError, GuiRecorderError, RecordingError
-from gui_recorder.gateway import audit, registry, sessions_api, tokens
+from gui_recorder.gateway import audit, registry, tokens
+from gui_recorder.gateway.auth import public
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
-from gui_recorder.gateway.relay import Relay
+from gui_recorder.gateway.relay import Ending, Relay, State
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import encode
+from gui_recorder.sessions import rows
+from gui_recorder.vocabulary import SessionStatus
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -41,11 +44,13 @@ async def refuse(websocket: WebSocket, code: int, message: str) -> None:
         pass
 
 
-@router.websocket("/api/tunnel")
+@router.websocket("/api/tunnel", dependencies=[Depends(public("checks its own one-time tunnel token"))])
 async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768,
                  dpi: int = 96) -> None:
     try:
         await _tunnel(websocket, token, width, height, dpi)
+    except WebSocketDisconnect:
+        pass  # gone before a session row existed (e.g. at accept): nothing to close
     except GuiRecorderError as exc:
         # E.g. the database is down: nothing is opened unrecorded or unaccounted for.
         log.error("tunnel refused: %s", exc)
@@ -70,43 +75,64 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
         return
 
     policy = dict(connection.recording_policy or {})
-    session = await asyncio.to_thread(sessions_api.create_session, db, user, connection, client_addr, None)
-    meta = {"session_id": session.id, "user": user.username, "connection": connection.id,
-            "connection_name": connection.name, "protocol": connection.protocol}
+    session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None)
+    # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
+    # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
+    ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)
+    recorder = relay = None
     try:
-        recorder = recordings.open(session.id, meta)
-    except RecordingError as exc:
-        await _fail(db, session.id, f"recording unavailable: {exc}")
-        await refuse(websocket, Status.SERVER_ERROR,
-                      "The session cannot be recorded right now, so it cannot be opened.")
-        return
+        meta = {"session_id": session.id, "user": user.username, "connection": connection.id,
+                "connection_name": connection.name, "protocol": connection.protocol}
+        try:
+            recorder = recordings.open(session.id, meta)
+        except RecordingError as exc:
+            ending = Ending(SessionStatus.REFUSED, f"recording unavailable: {exc}", Status.SERVER_ERROR)
+            await refuse(websocket, Status.SERVER_ERROR,
+                         "The session cannot be recorded right now, so it cannot be opened.")
+            return
 
-    client_policy = ClientPolicy.from_recording_policy(policy)
-    definition = registry.definition_for(connection, settings, client_policy)
-    client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192), dpi=_clamp(dpi, 48, 600))
-    try:
-        guacd = await open_guacd(settings.guacd_host, settings.guacd_port, definition, client,
-                                 timeout=settings.guacd_timeout_seconds)
-    except GuacdError as exc:
-        recorder.spool.discard()
-        await _fail(db, session.id, f"guacd error {int(exc.status)}: {exc}")
-        await refuse(websocket, exc.status, str(exc))
-        return
+        client_policy = ClientPolicy.from_recording_policy(policy)
+        definition = registry.definition_for(connection, settings, client_policy)
+        client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
+                            dpi=_clamp(dpi, 48, 600))
+        try:
+            guacd = await open_guacd(settings.guacd_host, settings.guacd_port, definition, client,
+                                     timeout=settings.guacd_timeout_seconds)
+        except GuacdError as exc:
+            recorder.spool.discard()  # nothing reached the target: nothing to keep
+            ending = Ending(SessionStatus.REFUSED, f"guacd error {int(exc.status)}: {exc}", exc.status)
+            await refuse(websocket, exc.status, str(exc))
+            return
 
-    await asyncio.to_thread(sessions_api.update_session, db, session.id, guacd_connection_id=guacd.connection_id)
-    await asyncio.to_thread(audit.record_event, db, user.username, "session.start", session.id, client_addr,
-                            {"connection": connection.id, "protocol": connection.protocol})
-    relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
-                  fail_closed=bool(policy.get("fail_closed", True)))
-    app.state.active[session.id] = relay
-    try:
-        await websocket.send_text(encode(("", session.id)))  # the tunnel UUID, first of all
-        ending = await relay.run()
+        relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
+                      fail_closed=bool(policy.get("fail_closed", True)),
+                      on_recording_failed=recordings.recording_failed)
+        app.state.active[session.id] = relay
+        try:
+            await asyncio.to_thread(rows.update_session, db, session.id,
+                                    guacd_connection_id=guacd.connection_id)
+            await asyncio.to_thread(audit.record_event, db, user.username, "session.start", session.id,
+                                    client_addr, {"connection": connection.id, "protocol": connection.protocol})
+            try:
+                await websocket.send_text(encode(("", session.id)))  # the tunnel UUID, first of all
+            except (WebSocketDisconnect, OSError, RuntimeError):
+                # The browser left before the tunnel's first message: the relay sees it and ends truly.
+                pass
+            ending = await relay.run()
+        finally:
+            app.state.active.pop(session.id, None)
+            if relay.state is State.RUNNING:  # an exception before or around run(): close both sides
+                relay.end(ending)
+                await relay.run()
     finally:
-        app.state.active.pop(session.id, None)
-    await asyncio.to_thread(
-        sessions_api.end_session, db, session.id, ending.status, ending.reason,
-        relay.bytes_to_client, relay.bytes_from_client, recorder.wall_start_ms)
+        if recorder is not None:
+            # The spool directory is closed (finished, or abandoned for the service to seal) in all cases.
+            if not recorder.finished:
+                recorder.spool.abandon()
+            recordings.closed(session.id, relay.recording_error if relay is not None else None)
+            if relay is None:
+                recorder = None  # no relay ran: wall_start is unknown
+        await _end_row(db, session.id, ending, relay, recorder)
     if ending.violation:
         await asyncio.to_thread(audit.record_event, db, user.username, "security.violation", session.id,
                                 client_addr, {"detail": ending.violation})
@@ -114,8 +140,12 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
                             {"status": ending.status, "reason": ending.reason})
 
 
-async def _fail(db, session_id: str, reason: str) -> None:
+async def _end_row(db, session_id: str, ending: Ending, relay: Relay | None, recorder) -> None:
+    """Store the session's end. Run in a thread that finishes even if this task is cancelled."""
     try:
-        await asyncio.to_thread(sessions_api.end_session, db, session_id, "failed", reason, 0, 0, None)
+        await asyncio.to_thread(
+            rows.end_session, db, session_id, ending.status, ending.reason,
+            relay.bytes_to_client if relay else 0, relay.bytes_from_client if relay else 0,
+            recorder.wall_start_ms if recorder else None)
     except GuiRecorderError as exc:
-        log.error("session %s: cannot store its failure (%s): %s", session_id, reason, exc)
+        log.error("session %s: cannot store its end (%s): %s", session_id, ending.reason, exc)

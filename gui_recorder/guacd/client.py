@@ -99,13 +99,15 @@ class GuacdConnection:
         self._writer.write(data)
         await self._writer.drain()
 
-    async def close(self) -> None:
+    async def close(self, *, disconnect: bool = True) -> None:
+        """Say ``disconnect`` (unless told not to: after a recording failure nothing more is sent) and close."""
         if self._closed:
             return
         self._closed = True
         try:
-            self._writer.write(b"10.disconnect;")
-            await asyncio.wait_for(self._writer.drain(), 2)
+            if disconnect:
+                self._writer.write(b"10.disconnect;")
+                await asyncio.wait_for(self._writer.drain(), 2)
         except (OSError, asyncio.TimeoutError, RuntimeError):
             pass
         self._writer.close()

@@ -46,5 +46,27 @@ MESSAGES = {
 }
 
 
+# The WebSocket close code for each status, as Guacamole's own tunnel endpoint sends it
+# (guacamole-common GuacamoleStatus.getWebSocketCode); the Guacamole status itself goes
+# in the close reason, which is what guacamole-common-js reads.
+WEBSOCKET_CODES = {
+    Status.SUCCESS: 1000, Status.UNSUPPORTED: 1011, Status.SERVER_ERROR: 1011, Status.SERVER_BUSY: 1008,
+    Status.UPSTREAM_TIMEOUT: 1011, Status.UPSTREAM_ERROR: 1011, Status.RESOURCE_NOT_FOUND: 1002,
+    Status.RESOURCE_CONFLICT: 1008, Status.RESOURCE_CLOSED: 1002, Status.UPSTREAM_NOT_FOUND: 1011,
+    Status.UPSTREAM_UNAVAILABLE: 1011, Status.SESSION_CONFLICT: 1008, Status.SESSION_TIMEOUT: 1002,
+    Status.SESSION_CLOSED: 1002, Status.CLIENT_BAD_REQUEST: 1002, Status.CLIENT_UNAUTHORIZED: 1008,
+    Status.CLIENT_FORBIDDEN: 1008, Status.CLIENT_TIMEOUT: 1002, Status.CLIENT_OVERRUN: 1009,
+    Status.CLIENT_BAD_TYPE: 1003, Status.CLIENT_TOO_MANY: 1008,
+}
+
+
+def websocket_close_code(code: int) -> int:
+    """The WebSocket close code that goes with a Guacamole status (1011 for one we do not know)."""
+    try:
+        return WEBSOCKET_CODES[Status(code)]
+    except ValueError:
+        return 1011
+
+
 def describe(code: int) -> str:
     return MESSAGES.get(code, f"Guacamole status {code}")

@@ -8,12 +8,12 @@ from gui_recorder.index.documents import (
     SessionMeta, SearchFilters, SearchHit, TextDocument, TimelineEntry, documents_from,
 )
 from gui_recorder.index.index import (
-    SearchBackend, SearchIndex, index_recording, search_api, search_command, session_text_api,
+    SearchBackend, SearchIndex, search_api, search_command, session_text_api,
 )
 from gui_recorder.index.query import ParsedQuery, parse_query
 
 __all__ = [
     "ParsedQuery", "SearchBackend", "SearchFilters", "SearchHit", "SearchIndex", "SessionMeta",
-    "TextDocument", "TimelineEntry", "documents_from", "index_recording", "parse_query", "search_api", "search_command",
+    "TextDocument", "TimelineEntry", "documents_from", "parse_query", "search_api", "search_command",
     "session_text_api",
 ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-
-from gui_recorder.text.items import ScreenText, TypedLine
+from typing import Protocol
 
 SOURCES = ("typed", "screen")
 
@@ -31,6 +30,30 @@ class SessionMeta:
     connection: str
     protocol: str
     started_at: datetime
+
+
+class TypedLine(Protocol):
+    """What the index needs of a typed line (the text stage's ``TypedLine`` is one).
+
+    Described here rather than imported: the index sits below the text stage
+    and takes whatever has these fields.
+    """
+
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+class ScreenText(Protocol):
+    """What the index needs of a piece of screen text (the text stage's ``ScreenText`` is one)."""
+
+    text: str
+    confidence: float
+    first_ms: int
+    last_ms: int
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]: ...
 
 
 @dataclass(frozen=True)

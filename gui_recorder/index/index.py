@@ -18,13 +18,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gui_recorder.errors import ConfigError, DatabaseError, GuiRecorderError, SearchQueryError
 from gui_recorder.index.documents import (
-    SOURCES, SearchFilters, SearchHit, SessionMeta, TextDocument, TimelineEntry, documents_from,
+    SOURCES, ScreenText, SearchFilters, SearchHit, SessionMeta, TextDocument, TimelineEntry, TypedLine,
+    documents_from,
 )
 from gui_recorder.index.query import ParsedQuery, parse_query
 from gui_recorder.index.postgres import PostgresBackend
 from gui_recorder.index.sqlite import SqliteBackend
 from gui_recorder.settings import Settings
-from gui_recorder.text.items import ScreenText, TypedLine
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class SearchBackend(Protocol):
 
     def ensure_schema(self) -> None: ...
     def replace_session(self, session: SessionMeta, documents: list[TextDocument]) -> int: ...
-    def delete_session(self, session_id: str) -> None: ...
+    def delete_session(self, session_id: str) -> int: ...
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int,
                offset: int = 0) -> list[SearchHit]: ...
     def session_text(self, session_id: str, limit: int) -> list[TimelineEntry]: ...
@@ -93,7 +93,7 @@ class SearchIndex:
     def from_settings(cls, settings: Settings) -> "SearchIndex":
         url = settings.resolved_database_url
         if url.startswith("sqlite:///") and ":memory:" not in url:
-            settings.var_dir.mkdir(parents=True, exist_ok=True)
+            settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return cls(create_index_engine(url))
 
     def close(self) -> None:
@@ -116,8 +116,9 @@ class SearchIndex:
         docs = [_cut(d) for d in documents_from(typed, screen)]
         return self._call(self.backend.replace_session, session, docs)
 
-    def delete_session(self, session_id: str) -> None:
-        self._call(self.backend.delete_session, session_id)
+    def delete_session(self, session_id: str) -> int:
+        """Remove every document (typed and screen) of the session; returns how many there were."""
+        return self._call(self.backend.delete_session, session_id)
 
     # -- reading ------------------------------------------------------------
 
@@ -163,20 +164,6 @@ def _cut(doc: TextDocument) -> TextDocument:
         return doc
     return TextDocument(doc.source, doc.text[:MAX_DOCUMENT_CHARS], doc.offset_ms, doc.first_seen_ms,
                         doc.last_seen_ms, doc.bbox, doc.confidence)
-
-
-def index_recording(index: SearchIndex, session: SessionMeta, recording, engine=None) -> dict:
-    """The worker's index task: the text stage on a whole recording, then ``index_session``.
-
-    ``recording`` is a path, bytes or instructions; ``engine`` defaults to
-    tesseract. Returns counts for the job log.
-    """
-    from gui_recorder.text.ocr import extract_text
-
-    result = extract_text(recording, engine=engine)
-    stored = index.index_session(session, result.typed, result.screen)
-    return {"typed_lines": len(result.typed), "screen_items": len(result.screen), "documents": stored,
-            "ocr_calls": result.stats.calls, "rows_reused": result.stats.rows_reused, "damaged": result.damaged}
 
 
 # -- what the API and the CLI call ------------------------------------------

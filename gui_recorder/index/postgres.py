@@ -126,9 +126,9 @@ class PostgresBackend:
                     " :source, :text, :x, :y, :w, :h, :confidence, :first_seen_ms, :last_seen_ms)"), rows)
         return len(rows)
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str) -> int:
         with self.engine.begin() as conn:
-            conn.execute(text("DELETE FROM text_documents WHERE session_id = :s"), {"s": session_id})
+            return conn.execute(text("DELETE FROM text_documents WHERE session_id = :s"), {"s": session_id}).rowcount
 
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int, offset: int = 0) -> list[SearchHit]:
         tsquery = tsquery_text(query)

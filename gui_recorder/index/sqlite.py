@@ -106,9 +106,17 @@ class SqliteBackend:
                     " :source, :text, :x, :y, :w, :h, :confidence, :first_seen_ms, :last_seen_ms)"), rows)
         return len(rows)
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str) -> int:
         with self.engine.begin() as conn:
-            conn.execute(text("DELETE FROM text_documents WHERE session_id = :s"), {"s": session_id})
+            # Forgetting (issue 10): freed cells and pages are overwritten, so the text does not
+            # linger in the database file. FTS5 drops the words from its index via the trigger.
+            previous = conn.execute(text("PRAGMA secure_delete")).scalar()
+            conn.execute(text("PRAGMA secure_delete = ON"))
+            try:
+                return conn.execute(text("DELETE FROM text_documents WHERE session_id = :s"),
+                                    {"s": session_id}).rowcount
+            finally:
+                conn.execute(text(f"PRAGMA secure_delete = {int(previous or 0)}"))
 
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int, offset: int = 0) -> list[SearchHit]:
         where = ["text_fts MATCH :match"]

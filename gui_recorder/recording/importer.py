@@ -8,6 +8,9 @@ else from a ``user@connection`` prefix of the file name, else "unknown". The
 recording is stored like a live one (segments + manifest with SHA-256) and
 queued for rendering and indexing. Importing the same file twice does nothing:
 the session id is derived from the file's SHA-256.
+
+This module reads and stores recordings; the session rows are written by
+``gui_recorder.sessions.imports``, which drives it.
 """
 
 from __future__ import annotations
@@ -17,20 +20,37 @@ import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gui_recorder.db import Database, Session
 from gui_recorder.errors import ProtocolError
 from gui_recorder.protocol import Parser
-from gui_recorder.recording.manifest import manifest_key, new_manifest, segment_key
+from gui_recorder.recording.manifest import new_manifest
 from gui_recorder.storage import ObjectStore
+from gui_recorder.storage.keys import manifest_key, segment_key
 
 log = logging.getLogger(__name__)
 NAMESPACE = uuid.UUID("6f1c2a52-4b7e-4c53-9a53-2b8f0f0a9d11")
 SEGMENT_BYTES = 1 << 20
 NAME_PATTERN = re.compile(r"^(?P<user>[\w.-]+)@(?P<connection>[\w.-]+)")
+
+
+@dataclass(frozen=True)
+class ImportedSession:
+    """The facts of an imported recording, for its session row."""
+
+    session_id: str
+    user: str
+    connection: str
+    protocol: str
+    started_at: datetime
+    ended_at: datetime
+    wall_start_ms: int
+    bytes: int
+    end_reason: str
+    recording: dict  # the summary a live session's row gets from the uploader
 
 
 @dataclass
@@ -39,6 +59,7 @@ class Imported:
     session_id: str | None
     status: str  # imported | already | skipped
     detail: str = ""
+    session: ImportedSession | None = None  # set when imported
 
 
 def _scan(path: Path) -> tuple[str, int | None, int | None, bool, str]:
@@ -79,14 +100,14 @@ def _describe(path: Path) -> dict:
     return match.groupdict() if match else {}
 
 
-def import_file(db: Database, store: ObjectStore, path: Path) -> Imported:
+def store_file(store: ObjectStore, path: Path, known: Callable[[str], bool]) -> Imported:
+    """Store one recording file's segments and manifest; ``known(session_id)`` says it is already imported."""
     sha, first, last, clean, protocol = _scan(path)
     if first is None:
         return Imported(path, None, "skipped", "no frame (no sync instruction): not a Guacamole recording")
     session_id = str(uuid.uuid5(NAMESPACE, sha))
-    with db.session() as s:
-        if s.get(Session, session_id) is not None:
-            return Imported(path, session_id, "already")
+    if known(session_id):
+        return Imported(path, session_id, "already")
     about = _describe(path)
     duration_ms = last - first
     ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
@@ -116,20 +137,8 @@ def import_file(db: Database, store: ObjectStore, path: Path) -> Imported:
     summary = {"manifest": manifest_key(session_id), "bytes": manifest["bytes"], "duration_ms": duration_ms,
                "segments": [{k: seg[k] for k in ("key", "size", "sha256")} for seg in manifest["segments"]],
                "imported_from": path.name, "source_sha256": sha}
-    with db.session() as s:
-        s.add(Session(id=session_id, user_id=None, username=user, connection_id=connection,
-                      connection_name=connection, protocol=protocol[:8], client_addr=None, started_at=started,
-                      ended_at=ended, status="ended", bytes_to_client=manifest["bytes"], bytes_from_client=0,
-                      end_reason=f"imported from {path.name}" + ("" if clean else " (truncated recording)"),
-                      recording=summary, recording_complete=True, wall_start=meta["wall_start_ms"]))
-    return Imported(path, session_id, "imported", "" if clean else "truncated: rendered up to the last whole frame")
-
-
-def import_directory(db: Database, store: ObjectStore, directory: Path, on_imported=None) -> list[Imported]:
-    results = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.endswith(".json")):
-        result = import_file(db, store, path)
-        results.append(result)
-        if result.status == "imported" and on_imported:
-            on_imported(result.session_id)
-    return results
+    row = ImportedSession(session_id, user, connection, protocol[:8], started, ended, meta["wall_start_ms"],
+                          manifest["bytes"], f"imported from {path.name}" + ("" if clean else " (truncated recording)"),
+                          summary)
+    return Imported(path, session_id, "imported", "" if clean else "truncated: rendered up to the last whole frame",
+                    row)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from gui_recorder.errors import NotFoundError
-from gui_recorder.recording.manifest import manifest_key
+from gui_recorder.storage.keys import manifest_key
 from gui_recorder.storage import ObjectStore
 
 

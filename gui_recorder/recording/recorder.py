@@ -7,6 +7,11 @@ timestamp plus the time elapsed since it arrived. Every other client
 instruction (size, clipboard, file streams, sync echoes...) is kept as
 ``gr-client,ts,<its wire text>``: an opcode Guacamole's player ignores, so the
 recording still plays there and nothing the user sent is lost.
+
+Each call writes one batch straight to the OS (``SpoolSession.write``), so
+the relay forwards a batch only after the recorder has accepted it. Nothing
+here fsyncs: ``tick`` rotates an old segment and ``seal_pending`` / ``finish``
+(blocking) are run by the relay in a thread.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ class SessionRecorder:
         self._sync_at = 0.0  # our monotonic time when it arrived
         self.first_ts: int | None = None
         self.wall_start_ms: int | None = None
-        self._pending: list[Instruction] = []  # input before guacd's first sync
+        # Input before guacd's first sync has no timestamp yet: written with that sync, and only then
+        # forwarded by the relay (nothing reaches guacd that is not on disk).
+        self._pending: list[Instruction] = []
         self.finished = False
 
     def now_ts(self) -> int:
@@ -39,7 +46,7 @@ class SessionRecorder:
         return self._sync_ts + int((self._clock() - self._sync_at) * 1000)
 
     def server(self, instructions: list[Instruction], wire: str) -> None:
-        """Tee what guacd sent: ``wire`` is the exact text of ``instructions``."""
+        """Tee what guacd sent: ``wire`` is the exact text of ``instructions``. One write."""
         for ins in instructions:
             if ins[0] == "sync" and len(ins) > 1:
                 try:
@@ -50,39 +57,69 @@ class SessionRecorder:
                 if self.first_ts is None:
                     self.first_ts = ts
                     self.wall_start_ms = int(self._wall() * 1000)
-        self.spool.write(wire.encode())
+        data = wire
         if self._pending and self._sync_ts is not None:
             pending, self._pending = self._pending, []
-            for ins in pending:
-                self.client(ins)
+            data += self._client_wire(pending)
+        self.spool.write(data.encode())
         self.tick()
 
-    def client(self, instruction: Instruction) -> None:
-        if self._sync_ts is None:
-            self._pending.append(instruction)
-            return
+    def _client_wire(self, instructions: list[Instruction]) -> str:
         ts = str(self.now_ts())
-        opcode = instruction[0]
-        if opcode == "key" and len(instruction) == 3:
-            wire = encode(("key", instruction[1], instruction[2], ts))
-        elif opcode == "mouse" and len(instruction) == 4:
-            wire = encode(("mouse", instruction[1], instruction[2], instruction[3], ts))
-        else:
-            wire = encode((CLIENT_OPCODE, ts, encode(instruction)))
-        self.spool.write(wire.encode())
+        out = []
+        for instruction in instructions:
+            opcode = instruction[0]
+            if opcode == "key" and len(instruction) == 3:
+                out.append(encode(("key", instruction[1], instruction[2], ts)))
+            elif opcode == "mouse" and len(instruction) == 4:
+                out.append(encode(("mouse", instruction[1], instruction[2], instruction[3], ts)))
+            else:
+                out.append(encode((CLIENT_OPCODE, ts, encode(instruction))))
+        return "".join(out)
 
-    def tick(self) -> None:
-        """Seal the open segment if it is old enough (called periodically by the relay)."""
+    @property
+    def has_clock(self) -> bool:
+        """Whether guacd's clock is known (its first ``sync`` arrived): only then is input written at once."""
+        return self._sync_ts is not None
+
+    def client_batch(self, instructions: list[Instruction]) -> bool:
+        """Tee one batch of the user's input in one write; raises RecordingError if it cannot be written.
+
+        Returns False when the batch was only held (no ``sync`` from guacd yet, so no timestamp): it is
+        written with the next server batch, and the relay must not forward it before then.
+        """
+        if self.spool.failure is not None:
+            raise self.spool.failure
+        if not instructions:
+            return True
+        if self._sync_ts is None:
+            self._pending.extend(instructions)
+            return False
+        self.spool.write(self._client_wire(instructions).encode())
+        return True
+
+    def client(self, instruction: Instruction) -> None:
+        self.client_batch([instruction])
+
+    def tick(self) -> bool:
+        """Rotate the open segment if it is old enough; True when segments wait for ``seal_pending``."""
         if self.spool.due():
-            self.spool.seal()
-            if self._on_sealed:
-                self._on_sealed()
+            self.spool.rotate()
+        return bool(self.spool.unsealed)
+
+    def seal_pending(self) -> None:
+        """Make rotated segments durable. Blocking (fsync): the relay runs it in a thread."""
+        if self.spool.seal_pending() and self._on_sealed:
+            self._on_sealed()
 
     def finish(self, end_reason: str) -> None:
-        """A final sync so players show the last frame, then seal and mark finished."""
+        """A final sync so players show the last frame, then seal and mark finished. Blocking."""
         if self.finished:
             return
         self.finished = True
+        if self._pending:
+            self.spool.write(self._client_wire(self._pending).encode())
+            self._pending = []
         if self._sync_ts is not None:
             self.spool.write(encode(("sync", str(self.now_ts()))).encode())
         duration = self.now_ts() - self.first_ts if self.first_ts is not None else 0

@@ -1,4 +1,4 @@
-"""Local spool: each session's recording as numbered segment files, fsync'd on sealing.
+"""Local spool: each session's recording as numbered segment files, written through, fsync'd on sealing.
 
 Layout under the spool directory::
 
@@ -6,10 +6,21 @@ Layout under the spool directory::
     <session-id>/000001.part          the segment being written
     <session-id>/000001.guac          a sealed segment (fsync'd, then renamed)
     <session-id>/000001.json          its size and SHA-256, written before the rename
+    <session-id>/quarantine.json      the uploader gave up on this session, and why
 
-A sealed segment is durable: only then is it acknowledged and handed to the
-uploader. Any failure to write raises ``RecordingError``: the relay decides,
-per connection policy, whether the session must end (fail closed).
+Every ``write`` goes straight to the OS (no userspace buffer): a full disk or
+an I/O error surfaces at the write that hit it, before the relay forwards what
+it was recording, and what the kernel accepted survives a killed gateway
+(issue 10: a 64 KiB buffer hid ENOSPC until the next flush and lost its
+contents with the process).
+
+Sealing (fsync, the segment's JSON, the rename) is slow on a busy disk and
+must not run on the event loop: ``write`` only *rotates* a full segment into
+``unsealed``; the caller seals those in a thread with ``Segment.seal``.
+
+Any failure to write raises ``RecordingError``; after the first one the session
+refuses every further write, so its last bytes on disk are exactly what was
+accepted before the failure.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ from pathlib import Path
 from gui_recorder.errors import RecordingError
 
 SESSION_FILE = "session.json"
+QUARANTINE_FILE = "quarantine.json"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -44,8 +56,56 @@ def write_json_durably(path: Path, value) -> None:
     _fsync_dir(path.parent)
 
 
+class Segment:
+    """One segment file, open for appending until it is rotated, then sealed (in a thread)."""
+
+    def __init__(self, directory: Path, index: int, opened_at: float):
+        self.dir = directory
+        self.index = index
+        self.opened_at = opened_at
+        self.size = 0
+        self.hash = hashlib.sha256()
+        # Unbuffered: each write is one write(2), so the kernel has it (or we know it failed) at once.
+        self.file = open(directory / f"{index:06d}.part", "wb", buffering=0)
+
+    @property
+    def name(self) -> str:
+        return f"{self.index:06d}"
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            # A raw write may be partial (a filling disk); what it took is on disk and in the hash.
+            n = self.file.write(view)
+            if n is None or n <= 0:
+                raise OSError(28, "the spool accepted no bytes")
+            self.hash.update(view[:n])
+            self.size += n
+            view = view[n:]
+
+    def close(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+
+    def seal(self) -> dict:
+        """fsync, write its size and SHA-256, rename to ``.guac``. Blocking: run it off the event loop."""
+        try:
+            os.fsync(self.file.fileno())
+            self.file.close()
+            info = {"index": self.index, "size": self.size, "sha256": self.hash.hexdigest()}
+            write_json_durably(self.dir / f"{self.name}.json", info)
+            os.replace(self.dir / f"{self.name}.part", self.dir / f"{self.name}.guac")
+            _fsync_dir(self.dir)
+        except OSError as exc:
+            self.close()
+            raise RecordingError(f"cannot make the recording segment {self.dir / self.name} durable: {exc}") from exc
+        return info
+
+
 class SpoolSession:
-    """Append-only writer of one session's segments."""
+    """Append-only writer of one session's segments. Writes on the caller's thread; seals anywhere."""
 
     def __init__(self, directory: Path, meta: dict, max_bytes: int, max_seconds: float, clock=time.monotonic):
         self.dir = directory
@@ -54,63 +114,77 @@ class SpoolSession:
         self.max_seconds = max_seconds
         self._clock = clock
         self._index = 0
-        self._file = None
-        self._hash = None
-        self._size = 0
-        self._opened_at = 0.0
+        self._segment: Segment | None = None
+        self.unsealed: list[Segment] = []  # rotated, waiting for ``seal_pending`` (in a thread)
         self.sealed: list[dict] = []
+        self.failure: RecordingError | None = None
         try:
-            directory.mkdir(parents=True, exist_ok=False)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=False)
             write_json_durably(directory / SESSION_FILE, {**self.meta, "finished": False})
         except OSError as exc:
             raise RecordingError(f"cannot create the recording spool {directory}: {exc}") from exc
 
-    def _open_next(self) -> None:
-        self._index += 1
-        path = self.dir / f"{self._index:06d}.part"
-        self._file = open(path, "wb", buffering=1 << 16)
-        self._hash = hashlib.sha256()
-        self._size = 0
-        self._opened_at = self._clock()
+    # Kept as an attribute so a fault-injection test can swap the open file for /dev/full.
+    @property
+    def _file(self):
+        return self._segment.file if self._segment is not None else None
+
+    @_file.setter
+    def _file(self, value) -> None:
+        if value is None:
+            self._segment = None
+        else:
+            self._segment.file = value
 
     def write(self, data: bytes) -> None:
+        """Hand ``data`` to the OS now; raises RecordingError (and refuses all later writes) if it cannot."""
+        if self.failure is not None:
+            raise self.failure
         try:
-            if self._file is None:
-                self._open_next()
-            self._file.write(data)
+            if self._segment is None:
+                self._index += 1
+                self._segment = Segment(self.dir, self._index, self._clock())
+            self._segment.write(data)
         except OSError as exc:
-            raise RecordingError(f"cannot write the recording spool {self.dir}: {exc}") from exc
-        self._hash.update(data)
-        self._size += len(data)
-        if self._size >= self.max_bytes:
-            self.seal()
+            self.failure = RecordingError(f"cannot write the recording spool {self.dir}: {exc}")
+            raise self.failure from exc
+        if self._segment.size >= self.max_bytes:
+            self.rotate()
 
     def due(self) -> bool:
         """True when the open segment is older than ``max_seconds`` and should be sealed."""
-        return self._file is not None and self._size > 0 and self._clock() - self._opened_at >= self.max_seconds
+        segment = self._segment
+        return segment is not None and segment.size > 0 and self._clock() - segment.opened_at >= self.max_seconds
+
+    def rotate(self) -> None:
+        """Close the open segment for writing; the next write starts a new one. Cheap: no fsync here."""
+        if self._segment is not None:
+            self.unsealed.append(self._segment)
+            self._segment = None
+
+    def seal_pending(self) -> list[dict]:
+        """Seal every rotated segment, in order. Blocking (fsync): call it in a thread."""
+        done = []
+        while self.unsealed:
+            segment = self.unsealed[0]
+            try:
+                info = segment.seal()
+            except RecordingError as exc:
+                self.failure = self.failure or exc
+                raise
+            self.unsealed.pop(0)
+            self.sealed.append(info)
+            done.append(info)
+        return done
 
     def seal(self) -> dict | None:
-        """Make the open segment durable and visible to the uploader."""
-        if self._file is None:
-            return None
-        name = f"{self._index:06d}"
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            info = {"index": self._index, "size": self._size, "sha256": self._hash.hexdigest()}
-            write_json_durably(self.dir / f"{name}.json", info)
-            os.replace(self.dir / f"{name}.part", self.dir / f"{name}.guac")
-            _fsync_dir(self.dir)
-        except OSError as exc:
-            raise RecordingError(f"cannot make the recording segment {self.dir / name} durable: {exc}") from exc
-        finally:
-            self._file = None
-        self.sealed.append(info)
-        return info
+        """Rotate and seal now (blocking). Returns the last sealed segment's info, if any."""
+        self.rotate()
+        done = self.seal_pending()
+        return done[-1] if done else None
 
     def finish(self, **meta) -> None:
-        """Seal the last segment and mark the session finished (the uploader then completes it)."""
+        """Seal the last segment and mark the session finished (the uploader then completes it). Blocking."""
         self.seal()
         self.meta.update(meta)
         try:
@@ -119,14 +193,11 @@ class SpoolSession:
             raise RecordingError(f"cannot finish the recording spool {self.dir}: {exc}") from exc
 
     def abandon(self) -> None:
-        """Close the open file without sealing (the spool recovery seals it later)."""
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError:
-                pass
-            self._file = None
-
+        """Close every open file without sealing (``SegmentSpool.recover`` seals them later)."""
+        for segment in [*self.unsealed, *([self._segment] if self._segment else [])]:
+            segment.close()
+        self.unsealed = []
+        self._segment = None
 
     def discard(self) -> None:
         """Remove a session that never started (nothing was shown, nothing to keep)."""
@@ -144,7 +215,8 @@ class SegmentSpool:
 
     def open_session(self, session_id: str, meta: dict) -> SpoolSession:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            # Recordings are evidence: only this account may read the spool (issue 10).
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise RecordingError(f"cannot create the spool directory {self.root}: {exc}") from exc
         return SpoolSession(self.root / session_id, meta, self.max_bytes, self.max_seconds)
@@ -159,15 +231,46 @@ class SegmentSpool:
             return 0
         return sum(f.stat().st_size for f in self.root.rglob("*") if f.is_file())
 
-    def recover(self, session_dir: Path, reason: str) -> None:
-        """Seal what a crashed gateway left open and mark the session finished."""
+    def needs_recovery(self, session_dir: Path) -> bool:
+        """A session nobody writes any more that was never finished (crash, or a recording that failed)."""
+        if any(session_dir.glob("*.part")):
+            return True
+        meta = json.loads((session_dir / SESSION_FILE).read_text())
+        return not meta.get("finished")
+
+    def recover(self, session_dir: Path, reason: str, *, interrupted: bool = True,
+                recording_error: str | None = None) -> None:
+        """Seal what a dead writer left open and mark the session finished. Raises OSError (e.g. still full).
+
+        ``interrupted``: the gateway died mid-session; otherwise the recording
+        failed (``recording_error``) and the gateway ended the session itself.
+        """
         for part in sorted(session_dir.glob("*.part")):
             data = part.read_bytes()
             info = {"index": int(part.stem), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+            with open(part, "rb+") as f:
+                os.fsync(f.fileno())
             write_json_durably(part.with_suffix(".json"), info)
             os.replace(part, part.with_suffix(".guac"))
         _fsync_dir(session_dir)
         meta = json.loads((session_dir / SESSION_FILE).read_text())
         if not meta.get("finished"):
-            meta.update(finished=True, end_reason=reason, interrupted=True)
+            meta.update(finished=True, end_reason=reason, interrupted=interrupted)
+            if recording_error:
+                meta["recording_error"] = recording_error
             write_json_durably(session_dir / SESSION_FILE, meta)
+
+    def quarantine(self, session_dir: Path, reason: str) -> None:
+        """Set a session aside: the uploader skips it until an operator removes ``quarantine.json``."""
+        write_json_durably(session_dir / QUARANTINE_FILE, {"reason": reason, "at": time.time()})
+
+    def quarantined(self) -> dict[str, str]:
+        out = {}
+        for d in self.session_dirs():
+            marker = d / QUARANTINE_FILE
+            if marker.exists():
+                try:
+                    out[d.name] = json.loads(marker.read_text()).get("reason", "")
+                except (OSError, ValueError):
+                    out[d.name] = "quarantined (marker unreadable)"
+        return out

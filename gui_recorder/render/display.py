@@ -1,28 +1,27 @@
 """The display model: Guacamole drawing instructions applied to layers, as a browser would.
 
-One display-state object; the handlers (one small function per opcode, in a
-dispatch table as guacenc has) live in ``handlers.py``, image streams in
+One display-state object, which knows nothing of instructions: the dispatch
+and the handlers (one small function per opcode, in a table, as guacenc keeps
+them in ``instructions.c``) live in ``handlers.py``, image streams in
 ``streams.py``, paths in ``paths.py``, pixels in ``layers.py``. Unknown or
 malformed instructions are counted and skipped, never fatal. Every change to
 what is visible is recorded as a dirty rectangle in display coordinates, which
 is what the OCR stage reads to look only where the screen changed.
 
     d = Display()
-    d.apply(instruction)        # any instruction; `sync` is the caller's business
+    apply(d, instruction)       # handlers.apply: any instruction; `sync` is the caller's business
     d.frame() -> (H, W, 3) BGR  # what the user saw, cursor included
     d.take_dirty() -> [(x, y, w, h), ...] since the last call, clipped to the display
 """
 
 from __future__ import annotations
 
-import binascii
 from collections import Counter
 
 import cv2
 import numpy as np
 
 from gui_recorder.protocol import Instruction
-from gui_recorder.render.handlers import HANDLERS, IGNORED
 from gui_recorder.render.layers import MAX_SIDE, OVER, Layer, clip, composite
 from gui_recorder.render.paths import clip_mask
 from gui_recorder.render.streams import ImageStreams
@@ -56,17 +55,6 @@ class Display:
     @property
     def height(self) -> int:
         return self.layers[0].height
-
-    def apply(self, ins: Instruction) -> None:
-        handler = HANDLERS.get(ins[0])
-        if handler is None:
-            if ins[0] not in IGNORED:
-                self.unknown[ins[0]] += 1
-            return
-        try:
-            handler(self, ins)
-        except (ValueError, IndexError, KeyError, OverflowError, cv2.error, binascii.Error, MemoryError):
-            self.malformed[ins[0]] += 1
 
     def take_dirty(self) -> list[Rect]:
         """Rectangles of the display changed since the last call, clipped to the display."""

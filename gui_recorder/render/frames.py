@@ -11,7 +11,9 @@ import numpy as np
 
 from gui_recorder.errors import ProtocolError
 from gui_recorder.protocol import Instruction, Parser
+from gui_recorder.protocol.timeline import Origin
 from gui_recorder.render.display import Display, Rect
+from gui_recorder.render.handlers import apply
 
 # Small enough that a corrupt spot mid-file loses little (the parser cannot resynchronise,
 # and the instructions of the chunk that holds the error are not returned).
@@ -93,7 +95,7 @@ def iter_frames(instructions: Iterable[Instruction], display: Display | None = N
     for ins in instructions:
         ts = sync_timestamp(ins)
         if ts is None:
-            display.apply(ins)
+            apply(display, ins)
             continue
         report.syncs += 1
         if report.first_ts is None:
@@ -105,3 +107,47 @@ def iter_frames(instructions: Iterable[Instruction], display: Display | None = N
         if dirty or frame is None or frame.shape[:2] != (display.height, display.width):
             frame = display.frame()
         yield ts - report.first_ts, frame, dirty
+
+
+class LiveDisplay:
+    """A display fed one instruction at a time (the live text stage): the model and its dispatch together.
+
+    ``Display`` itself knows nothing of instructions; consumers outside render
+    that want ``apply(instruction)`` get it here.
+    """
+
+    def __init__(self, display: Display | None = None):
+        self.display = display or Display()
+
+    def apply(self, instruction: Instruction) -> None:
+        apply(self.display, instruction)
+
+    def frame(self, with_cursor: bool = True) -> np.ndarray:
+        return self.display.frame(with_cursor=with_cursor)
+
+    def take_dirty(self) -> list[Rect]:
+        return self.display.take_dirty()
+
+
+def screen_frames(instructions: Iterable[Instruction]) -> Iterator[tuple[int, np.ndarray, list[Rect]]]:
+    """Frames for the text stage: like ``iter_frames``, but without the mouse cursor, and
+    offsets from the first timestamp of any kind (as typed lines have them).
+
+    The cursor is not text: drawn into the frame it would be read next to the
+    text it hovers. Its moves still mark rectangles dirty; the rows there are
+    unchanged, so the OCR's row cache answers them without the engine.
+    """
+    display = Display()
+    origin = Origin()
+    frame = None
+    for instruction in instructions:
+        offset = origin.observe(instruction)
+        if instruction[0] != "sync":
+            apply(display, instruction)
+            continue
+        dirty = display.take_dirty()
+        if display.width == 0 or display.height == 0:
+            continue
+        if dirty or frame is None or frame.shape[:2] != (display.height, display.width):
+            frame = display.frame(with_cursor=False)
+        yield offset or 0, frame, dirty

@@ -1,15 +1,17 @@
 """One small handler per drawing opcode, and the dispatch table over them.
 
 Each handler takes the display state and the instruction; a bad argument raises
-ValueError/IndexError, which ``Display.apply`` counts as malformed. Argument
+ValueError/IndexError, which ``apply`` (at the end) counts as malformed. Argument
 orders are those of guacd (S:src/libguac/protocol.c) and Guacamole's Client.js.
 """
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
 from gui_recorder.protocol import Instruction
@@ -260,3 +262,16 @@ HANDLERS: dict[str, Callable[[Display, Instruction], None]] = {
     "cfill": cfill, "lfill": lfill, "cstroke": cstroke, "lstroke": lstroke,
     "cursor": cursor, "mouse": mouse,
 }
+
+
+def apply(d: Display, ins: Instruction) -> None:
+    """Apply any instruction to the display: unknown opcodes and malformed arguments are counted, never fatal."""
+    handler = HANDLERS.get(ins[0])
+    if handler is None:
+        if ins[0] not in IGNORED:
+            d.unknown[ins[0]] += 1
+        return
+    try:
+        handler(d, ins)
+    except (ValueError, IndexError, KeyError, OverflowError, cv2.error, binascii.Error, MemoryError):
+        d.malformed[ins[0]] += 1

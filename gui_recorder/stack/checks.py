@@ -44,6 +44,13 @@ def x_display_up(display: str) -> bool:
     )
 
 
+def x_window_shown(display: str, title: str) -> bool:
+    """A window with this title is on ``display`` (the demo xterm connected and mapped)."""
+    env = {"DISPLAY": display, "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["xdotool", "search", "--name", f"^{title}$"], env=env,
+                          capture_output=True, timeout=5).returncode == 0
+
+
 def x_display_owned(display: str, pid: int) -> bool:
     """The X server on ``display`` answers and is ours (its lock file holds our PID)."""
     try:
@@ -71,8 +78,13 @@ def http_ok(url: str) -> bool:
 
 
 def port_free(host: str, port: int) -> bool:
-    """Nothing listens on ``host:port`` and we may bind it."""
+    """Nothing listens on ``host:port`` and a server may bind it.
+
+    With SO_REUSEADDR, as servers (uvicorn, guacd, MinIO) bind: connections that
+    ended a moment ago (TIME_WAIT) do not make a port taken, a listener does.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

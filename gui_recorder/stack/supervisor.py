@@ -1,19 +1,33 @@
-"""Start and stop the real components of the local stack, in order, by PID."""
+"""Start and stop the real components of the local stack, in order, by PID;
+start again the ones that crash (guacd, MinIO, the dev worker)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
 import subprocess
+import tempfile
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gui_recorder.errors import ComponentError
 from gui_recorder.stack import checks
-from gui_recorder.stack.process import Managed, free_port
+from gui_recorder.stack.process import Managed, RunAs, free_port, reap_stale, write_identities
+from gui_recorder.stack.watchdog import Watchdog
+
+log = logging.getLogger(__name__)
 
 SCREEN = "1024x768x24"
+# The demo desktops run as this account (created by scripts/setup.sh): a demo
+# session must not be a root shell beside var/ (issue 10).
+DEMO_USER = "gr-demo"
+# A component that dies again this soon after a restart waits longer each time.
+RESTART_BACKOFF = (0.0, 1.0, 2.0, 5.0, 10.0, 30.0)
+STABLE_SECONDS = 30.0
 
 
 def minio_binary() -> str:
@@ -62,14 +76,15 @@ class StackInfo:
     vnc: TargetInfo | None = None
     rdp: TargetInfo | None = None
     pids: dict[str, int] = field(default_factory=dict)
+    demo_user: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _free_display() -> int:
+def _free_display(avoid: set[int] = frozenset()) -> int:
     for n in range(90, 400):
-        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+        if n not in avoid and not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
             return n
     raise ComponentError("no free X display number between :90 and :399")
 
@@ -79,10 +94,15 @@ class Stack:
 
     Use as a context manager, or call ``start`` and ``stop``; ``stop`` stops
     every process this object started, newest first, and is safe to repeat.
+    Components spawned with ``restart=True`` are started again (same command,
+    same port) when they die, once their whole session is gone.
+
+    Call ``start``, ``spawn`` and ``stop`` from one long-lived thread (the
+    children's parent-death signal follows the thread that forked them).
     """
 
     def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True,
-                 minio_secret_key: str | None = None):
+                 minio_secret_key: str | None = None, demo_user: str | None = DEMO_USER):
         self.var_dir = var_dir.resolve()
         # MinIO ties its data directory to the root credentials: a stack that
         # keeps its data across restarts (the dev stack) must keep its key too.
@@ -91,6 +111,16 @@ class Stack:
         self.info = StackInfo(var_dir=str(self.var_dir))
         self._procs: list[Managed] = []
         self._logs = self.var_dir / "logs"
+        self._identities = self.var_dir / "processes.json"
+        # Only root can (and must) drop to the demo account; anyone else already is unprivileged.
+        self._demo = RunAs.lookup(demo_user) if demo_user and os.geteuid() == 0 and (vnc or rdp) else None
+        self.info.demo_user = self._demo.name if self._demo else None
+        self._private: Path | None = None
+        self._bad_displays: set[int] = set()  # where a desktop failed to come up: retried elsewhere
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._monitor: threading.Thread | None = None
+        self._watchdog: Watchdog | None = None
 
     def __enter__(self) -> "Stack":
         self.start()
@@ -99,13 +129,39 @@ class Stack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Managed:
-        proc = Managed(name, argv, self._logs, env)
-        self._procs.append(proc)
-        self.info.pids[name] = proc.pid
-        return proc
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, *,
+              restart: bool = False, demo: bool = False) -> Managed:
+        """Start one component; ``demo`` runs it as the unprivileged demo account."""
+        with self._lock:
+            if self._watchdog is None:
+                self._logs.mkdir(parents=True, exist_ok=True)
+                self._watchdog = Watchdog(self._logs / "watchdog.log")
+            proc = Managed(name, argv, self._logs, env, run_as=self._demo if demo else None, restart=restart)
+            self._watchdog.watch(proc.pid)
+            self._procs.append(proc)
+            self._recorded(proc)
+            if restart and self._monitor is None:
+                self._monitor = threading.Thread(target=self._supervise, name="stack-supervisor", daemon=True)
+                self._monitor.start()
+            return proc
+
+    def _recorded(self, proc: Managed) -> None:
+        self.info.pids[proc.name] = proc.pid
+        write_identities(self._identities, self._procs)
+
+    def _forget(self, proc: Managed) -> None:
+        with self._lock:
+            self._procs.remove(proc)
+            self.info.pids.pop(proc.name, None)
+            proc.stop()
+            if self._watchdog:
+                self._watchdog.forget(proc.pid)
+            write_identities(self._identities, self._procs)
 
     def start(self) -> StackInfo:
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        for name in reap_stale(self._identities):
+            log.warning("stopped %s, left running by an earlier stack in %s", name, self.var_dir)
         try:
             if self.wanted["minio"]:
                 self._start_minio()
@@ -130,9 +186,7 @@ class Stack:
                 return
             except ComponentError:
                 while len(self._procs) > mark:
-                    proc = self._procs.pop()
-                    self.info.pids.pop(proc.name, None)
-                    proc.stop()
+                    self._forget(self._procs[-1])
                 if attempt == attempts - 1:
                     raise
 
@@ -148,34 +202,45 @@ class Stack:
              "--console-address", f"127.0.0.1:{console}", "--quiet"],
             env={"MINIO_ROOT_USER": info.access_key, "MINIO_ROOT_PASSWORD": info.secret_key,
                  "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"},
+            restart=True,
         )
         proc.wait_ready(lambda: checks.minio_live(info.endpoint), timeout=60)
         self.info.minio = info
 
     def _start_guacd(self) -> None:
         port = free_port()
-        proc = self.spawn("guacd", ["guacd", "-b", "127.0.0.1", "-l", str(port), "-f", "-L", "info"])
+        # Restarted on the same port when it dies: the gateway's settings name it.
+        proc = self.spawn("guacd", ["guacd", "-b", "127.0.0.1", "-l", str(port), "-f", "-L", "info"],
+                          restart=True)
         proc.wait_ready(lambda: checks.guacd_answers("127.0.0.1", port))
         self.info.guacd = Endpoint("127.0.0.1", port)
 
     def _start_display(self, name: str) -> str:
         # Another stack (a parallel test run) may claim the same free number first: retry.
         for attempt in range(5):
-            display = f":{_free_display() + attempt * 7}"
-            proc = self.spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"])
+            display = f":{_free_display(self._bad_displays) + attempt * 7}"
+            # No -auth: local clients of any uid may connect (the tests' xdotool and
+            # screenshots run as root); -nolisten tcp keeps it off the network.
+            proc = self.spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"],
+                              demo=True)
             try:
                 proc.wait_ready(lambda: checks.x_display_owned(display, proc.pid))
                 break
             except ComponentError:
-                self._procs.remove(proc)
-                proc.stop()
+                self._forget(proc)
                 if attempt == 4:
                     raise
-        self.spawn(
+        xterm = self.spawn(
             f"{name}-xterm",
             ["xterm", "-fa", "Monospace", "-fs", "14", "-geometry", "80x24+0+0", "-title", f"demo {name}"],
-            env={"DISPLAY": display},
+            env={"DISPLAY": display}, demo=True,
         )
+        # Tests type into this window: a desktop without it is not ready (and is retried).
+        try:
+            xterm.wait_ready(lambda: checks.x_window_shown(display, f"demo {name}"), timeout=15)
+        except ComponentError:
+            self._bad_displays.add(int(display.lstrip(":")))
+            raise
         return display
 
     def _start_vnc(self) -> None:
@@ -185,6 +250,7 @@ class Stack:
             "vnc-x11vnc",
             ["x11vnc", "-display", display, "-rfbport", str(port), "-localhost", "-forever", "-shared",
              "-passwd", password, "-noxdamage", "-quiet"],
+            env={"DISPLAY": display}, demo=True,
         )
         proc.wait_ready(lambda: checks.rfb_banner("127.0.0.1", port))
         self.info.vnc = TargetInfo("vnc", "127.0.0.1", port, display, None, password)
@@ -192,21 +258,80 @@ class Stack:
     def _start_rdp(self) -> None:
         display = self._start_display("rdp")
         port, username, password = free_port(), "vendor", "Rdp-" + secrets.token_urlsafe(9)
-        sam = self.var_dir / "rdp.sam"
+        sam = self._demo_private() / "rdp.sam"
         sam.write_text(
             subprocess.run(["winpr-hash", "-u", username, "-p", password, "-f", "sam"],
                            check=True, capture_output=True, text=True).stdout
         )
         sam.chmod(0o600)
+        if self._demo:
+            os.chown(sam, self._demo.uid, self._demo.gid)
         proc = self.spawn(
             "rdp-shadow",
             ["freerdp-shadow-cli", f"/port:{port}", "/bind-address:127.0.0.1", "+auth", "/sec:nla",
              f"/sam-file:{sam}"],
-            env={"DISPLAY": display},
+            env={"DISPLAY": display}, demo=True,
         )
         proc.wait_ready(lambda: checks.rdp_negotiates("127.0.0.1", port))
         self.info.rdp = TargetInfo("rdp", "127.0.0.1", port, display, username, password)
 
+    def _demo_private(self) -> Path:
+        """A directory only the demo account reads (the RDP server's SAM file): not
+        under var/, which the demo account must not be able to enter."""
+        if self._private is None:
+            self._private = Path(tempfile.mkdtemp(prefix="gui-recorder-demo-"))
+            if self._demo:
+                os.chown(self._private, self._demo.uid, self._demo.gid)
+        return self._private
+
+    def _supervise(self) -> None:
+        """Start again each ``restart`` component that died, until ``stop``."""
+        while not self._stopping.wait(0.2):
+            with self._lock:
+                dead = [p for p in self._procs if p.restart and p.proc.poll() is not None]
+            for proc in dead:
+                self._restart(proc)
+
+    def _restart(self, proc: Managed) -> None:
+        quick = time.monotonic() - proc.started_at < STABLE_SECONDS
+        delay = RESTART_BACKOFF[min(proc.restarts if quick else 0, len(RESTART_BACKOFF) - 1)]
+        log.warning("%s exited with status %s; starting it again%s", proc.name, proc.proc.returncode,
+                    f" in {delay:.0f} s" if delay else "")
+        if self._stopping.wait(delay):
+            return
+        with self._lock:
+            if self._stopping.is_set() or proc not in self._procs:
+                return
+            old = proc.pid
+            try:
+                proc.respawn()
+            except ComponentError as exc:
+                # Not fatal for the stack: the next round of _supervise tries again, later.
+                log.error("%s did not come back: %s", proc.name, exc)
+            finally:
+                if self._watchdog:
+                    self._watchdog.forget(old)
+                    self._watchdog.watch(proc.pid)
+                self._recorded(proc)
+
+    def status(self) -> dict[str, dict]:
+        """Each component: running or not, its PID and how often it was restarted."""
+        with self._lock:
+            return {p.name: {"running": p.proc.poll() is None, "pid": p.pid, "restarts": p.restarts}
+                    for p in self._procs}
+
     def stop(self) -> None:
-        while self._procs:
-            self._procs.pop().stop()
+        self._stopping.set()
+        with self._lock:
+            while self._procs:
+                self._procs.pop().stop()
+            if self.var_dir.is_dir():
+                write_identities(self._identities, [])
+            if self._watchdog:
+                self._watchdog.close()
+                self._watchdog = None
+        if self._monitor and self._monitor is not threading.current_thread():
+            self._monitor.join(10)
+        if self._private:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None

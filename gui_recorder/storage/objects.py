@@ -52,12 +52,20 @@ class ObjectStore:
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
                 raise NotFoundError(f"no object {self.bucket}/{key}") from exc
+            if exc.code == "NoSuchBucket":
+                # Both buckets are created at start-up (stores.ensure_buckets): a missing one is
+                # a configuration to fix, not a missing object.
+                raise StorageError(f"object store {self.endpoint}: there is no bucket {self.bucket}; the gateway "
+                                   "and the worker create it at start-up: check the bucket settings") from exc
             raise self._error(action, key, exc) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
             raise self._error(action, key, exc) from exc
 
+    def bucket_exists(self) -> bool:
+        return bool(self._call("check bucket", None, self._client.bucket_exists, self.bucket))
+
     def ensure_bucket(self) -> None:
-        if not self._call("check bucket", None, self._client.bucket_exists, self.bucket):
+        if not self.bucket_exists():
             try:
                 self._call("create bucket", None, self._client.make_bucket, self.bucket)
             except StorageError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gui_recorder.errors import GuiRecorderError, NotFoundError, StorageError
-from gui_recorder.recording.manifest import session_prefix
+from gui_recorder.storage.keys import session_prefix
 from gui_recorder.storage.objects import ObjectInfo, ObjectStore
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,13 @@ class Tiering:
         self.cold = cold
         self.now = clock
 
-    def run(self, sessions: Iterable[Retention]) -> TieringReport:
-        """Apply each session's due transition; one failing session does not stop the others."""
+    def run(self, sessions: Iterable[Retention], expire: Callable[[str], object] | None = None) -> TieringReport:
+        """Apply each session's due transition; one failing session does not stop the others.
+
+        ``expire`` is what an expired session (not on hold) gets: the lifecycle passes
+        ``forget_session``, which deletes far more than objects (index, row, audit). Without
+        it only the objects are deleted (storage-only callers and tests).
+        """
         report = TieringReport()
         now = self.now()
         for s in sessions:
@@ -108,7 +113,7 @@ class Tiering:
                     if s.legal_hold:
                         report.held.append(s.session_id)
                     else:
-                        self.delete_session(s.session_id)
+                        (expire or self.delete_session)(s.session_id)
                         report.deleted.append(s.session_id)
                 elif age >= timedelta(days=s.hot_days):
                     if self.move_session(s):
@@ -145,16 +150,25 @@ class Tiering:
         if _sha256(self.cold, key) != source:
             raise StorageError(f"the cold copy of {key} does not match the hot original: not moved")
 
-    def delete_session(self, session_id: str) -> None:
+    def delete_session(self, session_id: str) -> int:
+        """Delete every object of the session in both tiers; returns how many were deleted.
+
+        Idempotent. Only a bucket that does not exist is skipped (nothing can be in it): any
+        other failure to list raises, because a cold store that is merely unreachable may
+        still hold the session, and reporting it deleted would be a lie.
+        """
+        prefix = session_prefix(session_id)
+        deleted = 0
         for store in (self.hot, self.cold):
-            try:
-                objects = store.list(session_prefix(session_id))
-            except StorageError:
-                if store is self.cold:
-                    continue  # no cold bucket yet: nothing there
-                raise
-            for obj in objects:
+            if not store.bucket_exists():
+                continue
+            for obj in store.list(prefix):
                 store.delete(obj.key)
+                deleted += 1
+            if store.list(prefix):  # written meanwhile (a render finishing): the next run tries again
+                raise StorageError(f"objects of session {session_id} reappeared in {store.bucket} while "
+                                   "it was deleted; it will be deleted again at the next run")
+        return deleted
 
     def usage(self) -> dict[str, dict[str, int]]:
         """Bytes and objects per tier, read from the stores themselves."""

@@ -23,7 +23,7 @@ import logging
 from dataclasses import dataclass
 
 from gui_recorder.protocol import Instruction, encode
-from gui_recorder.text.timeline import Origin
+from gui_recorder.protocol.timeline import Origin
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from gui_recorder.text.items import ScreenText, TypedLine
 from gui_recorder.text.keys import KeyDecoder
 from gui_recorder.text.ocr import ScreenTextExtractor
 from gui_recorder.text.regions import Rect
-from gui_recorder.text.timeline import Origin
+from gui_recorder.protocol.timeline import Origin
 
 
 class DisplayModel(Protocol):

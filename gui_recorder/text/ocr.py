@@ -10,7 +10,7 @@ start). Text already seen in the same place, or moments ago elsewhere (it
 moved), is not stored again: its ``last_ms`` is extended. bench/ocr.py
 compares the CPU with reading the full frame every second.
 
-``extract_text(recording)`` runs the whole text stage on a recording: typed
+``extract_text(recording, frames=...)`` runs the whole text stage on a recording: typed
 lines (keys.py) and screen text, both measured from the recording's first
 timestamp.
 """
@@ -32,7 +32,6 @@ from gui_recorder.protocol import Instruction, Parser
 from gui_recorder.text.engine import OcrEngine, OcrLine, TesseractEngine
 from gui_recorder.text.items import ScreenText
 from gui_recorder.text.keys import KeyDecoder, TypedLine
-from gui_recorder.text.timeline import Origin
 from gui_recorder.text.regions import (
     DEBOUNCE_MS, Rect, Region, RegionTracker, clip, grow_to_text, intersects, text_rows,
 )
@@ -316,32 +315,6 @@ def iter_instructions(recording: bytes | str | Path | Iterable[Instruction]) -> 
     yield from recording
 
 
-def screen_frames(instructions: Iterable[Instruction]) -> Iterator[tuple[int, np.ndarray, list[Rect]]]:
-    """Like render's ``iter_frames``, but frames without the mouse cursor, and
-    offsets from the first timestamp of any kind (as typed lines have them).
-
-    The cursor is not text: drawn into the frame it would be read next to the
-    text it hovers. Its moves still mark rectangles dirty; the rows there are
-    unchanged, so the row cache answers them without the engine.
-    """
-    from gui_recorder.render import Display  # the display model (render/)
-
-    display = Display()
-    origin = Origin()
-    frame = None
-    for instruction in instructions:
-        offset = origin.observe(instruction)
-        if instruction[0] != "sync":
-            display.apply(instruction)
-            continue
-        dirty = display.take_dirty()
-        if display.width == 0 or display.height == 0:
-            continue
-        if dirty or frame is None or frame.shape[:2] != (display.height, display.width):
-            frame = display.frame(with_cursor=False)
-        yield offset or 0, frame, dirty
-
-
 @dataclass
 class TextResult:
     typed: list[TypedLine] = field(default_factory=list)
@@ -356,14 +329,14 @@ class TextResult:
         return iter((self.typed, self.screen))
 
 
-def extract_text(recording: bytes | str | Path | Iterable[Instruction], engine: OcrEngine | None = None,
-                 debounce_ms: int = DEBOUNCE_MS, frames=None) -> TextResult:
+def extract_text(recording: bytes | str | Path | Iterable[Instruction], *, frames,
+                 engine: OcrEngine | None = None, debounce_ms: int = DEBOUNCE_MS) -> TextResult:
     """Typed lines and screen text of a whole recording (offsets from its first timestamp).
 
     ``frames`` turns instructions into ``(offset_ms, frame, dirty_rects)`` at
-    each ``sync``; by default ``screen_frames`` (render's display model).
+    each ``sync``: render's ``screen_frames`` in the pipeline (text does not
+    draw, so it does not import render), a small stand-in in unit tests.
     """
-    frames = frames or screen_frames
 
     keys = KeyDecoder()
     extractor = ScreenTextExtractor(engine or TesseractEngine(), debounce_ms)

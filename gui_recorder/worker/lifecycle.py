@@ -1,19 +1,25 @@
-"""The storage lifecycle job: move aged sessions to cold, delete expired ones, sample usage.
+"""The storage lifecycle: move aged sessions to cold, forget expired ones, sample usage.
 
 Retention per session: the connection's ``recording_policy.retention_days``
 when set, else the configured default; sessions under legal hold are never
 deleted. Each run also records how many bytes each tier holds, which is the
 history the capacity dashboard draws and extrapolates.
+
+Expired sessions are forgotten by ``gui_recorder.sessions.forget.forget_session``,
+the one way a session is deleted (an admin's ``DELETE /api/sessions/{id}`` calls
+it too).
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from sqlalchemy import select
 
 from gui_recorder.db import Connection, Database, Session
 from gui_recorder.db.models import AuditEvent, StorageSample
+from gui_recorder.sessions.forget import RETENTION_REASON, TextIndex, forget_session
 from gui_recorder.storage.tiering import Retention, Tiering, TieringReport
 
 log = logging.getLogger(__name__)
@@ -32,27 +38,31 @@ def retentions(db: Database, hot_days: int, retention_days: int) -> list[Retenti
         return out
 
 
-def run_lifecycle(db: Database, tiering: Tiering, hot_days: int, retention_days: int,
-                  on_deleted=None, only: set[str] | None = None) -> TieringReport:
-    """One pass; ``only`` limits it to some sessions (tests, or an admin's targeted run)."""
+def run_lifecycle(db: Database, tiering: Tiering, hot_days: int, retention_days: int, index: TextIndex,
+                  only: set[str] | None = None, spool_root: Path | None = None) -> TieringReport:
+    """One pass; ``only`` limits it to some sessions (tests, or an admin's targeted run).
+
+    Expired sessions are forgotten with ``forget_session`` (objects, media, index
+    documents, row, audit); one that cannot be (a job still writing) is in
+    ``report.failed`` and tried again at the next pass.
+    """
     due = [r for r in retentions(db, hot_days, retention_days) if only is None or r.session_id in only]
-    report = tiering.run(due)
+
+    def expire(session_id: str) -> None:
+        forget_session(db, tiering, index, session_id, by=None, reason=RETENTION_REASON,
+                       action="storage.delete", spool_root=spool_root)
+
+    report = tiering.run(due, expire=expire)
     with db.session() as s:
-        for session_id, tier in [(sid, "cold") for sid in report.moved] + [(sid, "deleted") for sid in report.deleted]:
+        for session_id in report.moved:
             row = s.get(Session, session_id)
             if row is not None:
-                row.tier = tier
+                row.tier = "cold"
         now = db.now()
         for session_id in report.moved:
             s.add(AuditEvent(at=now, username=None, action="storage.move_cold", target=session_id, detail={}))
-        for session_id in report.deleted:
-            s.add(AuditEvent(at=now, username=None, action="storage.delete", target=session_id,
-                             detail={"reason": "retention expired"}))
         for tier, usage in tiering.usage().items():
             s.add(StorageSample(at=now, tier=tier, bytes=usage["bytes"], objects=usage["objects"]))
-    if on_deleted:
-        for session_id in report.deleted:
-            on_deleted(session_id)
     if report.moved or report.deleted or report.failed:
         log.info("lifecycle: %d moved to cold, %d deleted, %d held, %d failed", len(report.moved),
                  len(report.deleted), len(report.held), len(report.failed))

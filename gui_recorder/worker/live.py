@@ -17,10 +17,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from gui_recorder.db import Session
-from gui_recorder.errors import GuiRecorderError, NotFoundError, ProtocolError
+from gui_recorder.errors import GuiRecorderError, NotFoundError, ProtocolError, StorageError
 from gui_recorder.protocol import Parser
-from gui_recorder.recording.manifest import manifest_key
-from gui_recorder.render import Display
+from gui_recorder.storage.keys import manifest_key
+from gui_recorder.render import LiveDisplay
 from gui_recorder.text.engine import TesseractEngine
 from gui_recorder.text.items import TypedLine
 from gui_recorder.text.live import LiveText
@@ -38,6 +38,13 @@ class _Follow:
     part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
     typed: list[TypedLine] = field(default_factory=list)
     broken: bool = False
+    last_error: str | None = None  # the storage error last logged, so it is logged once
+
+
+def _forgotten(ctx: Context, session_id: str) -> bool:
+    with ctx.db.session() as s:
+        row = s.get(Session, session_id)
+    return row is None or row.tier == "deleted"
 
 
 class LiveIndexer:
@@ -59,12 +66,25 @@ class LiveIndexer:
                 follow = self.following.get(session_id)
                 if follow is None:
                     follow = self.following[session_id] = _Follow(
-                        LiveText(Display(), self.engine, batch_ms=LIVE_BATCH_MS))
-                if follow.broken or not self._read_new(ctx, session_id, follow):
+                        LiveText(LiveDisplay(), self.engine, batch_ms=LIVE_BATCH_MS))
+                try:
+                    if follow.broken or not self._read_new(ctx, session_id, follow):
+                        continue
+                except StorageError as exc:
+                    # The store is down or misconfigured: one line per session and cause, not a
+                    # traceback every few seconds that hides real errors (issue 10). Retried next look.
+                    if str(exc) != follow.last_error:
+                        log.warning("live text of session %s waits for the object store: %s", session_id, exc)
+                        follow.last_error = str(exc)
                     continue
+                follow.last_error = None
                 started = datetime.fromtimestamp(row.wall_start / 1000, UTC) if row.wall_start else row.started_at
                 meta = SessionMeta(session_id, row.username, row.connection_id, row.protocol, started)
                 try:
+                    # OCR took a while: a session deleted meanwhile (it ended, then an admin forgot it)
+                    # must not get its text back from this pass.
+                    if _forgotten(ctx, session_id):
+                        continue
                     index.index_session(meta, follow.typed, list(follow.live.items))
                 except GuiRecorderError as exc:
                     log.warning("live index of session %s failed: %s", session_id, exc)

@@ -19,7 +19,7 @@ from gui_recorder.errors import GuiRecorderError
 from gui_recorder.settings import Settings
 from gui_recorder.storage import cold_store, hot_store
 from gui_recorder.storage.tiering import TieredStore
-from gui_recorder.worker import jobs
+from gui_recorder.db import jobs
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from gui_recorder.db import Session
 from gui_recorder.errors import NotFoundError
 from gui_recorder.protocol import Parser
-from gui_recorder.recording.manifest import media_key
+from gui_recorder.storage.keys import media_key
 from gui_recorder.recording.reader import iter_recording
 from gui_recorder.worker.runner import Context
 
@@ -88,12 +88,28 @@ def render_task(ctx: Context, session_id: str) -> None:
     _update(ctx, session_id, video={**info, "video_key": media_key(session_id, "video.webm")})
 
 
+def index_recording(index, session, recording, engine=None) -> dict:
+    """The text stage on a whole recording (frames drawn by render), then the index.
+
+    ``index`` is a ``SearchIndex``, ``session`` its ``SessionMeta``;
+    ``recording`` is a path, bytes or instructions; ``engine`` defaults to
+    tesseract. Indexing again replaces the session's documents. Returns counts
+    for the job log.
+    """
+    from gui_recorder.render import screen_frames
+    from gui_recorder.text.ocr import extract_text
+
+    result = extract_text(recording, frames=screen_frames, engine=engine)
+    stored = index.index_session(session, result.typed, result.screen)
+    return {"typed_lines": len(result.typed), "screen_items": len(result.screen), "documents": stored,
+            "ocr_calls": result.stats.calls, "rows_reused": result.stats.rows_reused, "damaged": result.damaged}
+
+
 def index_task(ctx: Context, session_id: str) -> None:
     """Typed lines and screen text (OCR) of the whole session, replacing any live-indexed text."""
     from datetime import UTC, datetime
 
     from gui_recorder.index import SearchIndex, SessionMeta
-    from gui_recorder.text.ocr import extract_text
 
     with ctx.db.session() as s:
         row = s.get(Session, session_id)
@@ -104,9 +120,8 @@ def index_task(ctx: Context, session_id: str) -> None:
     with tempfile.TemporaryDirectory(prefix="gr-index-") as tmp:
         recording = Path(tmp) / "recording.guac"
         fetch_recording(ctx, session_id, recording)
-        result = extract_text(recording)
-    with SearchIndex.from_settings(ctx.settings) as index:
-        index.index_session(meta, result.typed, result.screen)
+        with SearchIndex.from_settings(ctx.settings) as index:
+            index_recording(index, meta, recording)
 
 
 def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:

@@ -23,7 +23,7 @@ async function load(event) {
 }
 
 async function main() {
-  const user = await enterPage(['admin']);
+  const user = await enterPage('audit.read');
   if (!user) return;
   $('filters').addEventListener('submit', load);
   await load();

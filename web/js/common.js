@@ -1,19 +1,27 @@
 // Shared by the auditor and ops pages: who is signed in, the top navigation,
-// a not-allowed message for roles a page is not for, and small formatters.
+// a not-allowed message for pages the user's capabilities do not open, and
+// small formatters. What a user may do comes from /api/auth/me
+// (`capabilities`), never from role names here: the server's table decides.
 
 import { api, ApiError } from './api.js';
 
+// Each page and the capability that opens it (the same names the API's routes declare).
 const NAV = [
-  { href: './', label: 'My connections', roles: ['admin', 'operator', 'vendor', 'auditor'] },
-  { href: 'sessions.html', label: 'Sessions', roles: ['admin', 'auditor', 'operator', 'vendor'] },
-  { href: 'search.html', label: 'Search', roles: ['admin', 'auditor'] },
-  { href: 'audit.html', label: 'Audit log', roles: ['admin'] },
-  { href: 'ops.html', label: 'Storage', roles: ['admin', 'operator'] },
+  { href: './', label: 'My connections', needs: 'connection.use' },
+  { href: 'sessions.html', label: 'Sessions', needs: 'session.view_own' },
+  { href: 'search.html', label: 'Search', needs: 'search' },
+  { href: 'audit.html', label: 'Audit log', needs: 'audit.read' },
+  { href: 'ops.html', label: 'Storage', needs: 'ops.read' },
 ];
 
 export const $ = (id) => document.getElementById(id);
 
-/** Sign-in check: returns {username, role}, or sends the browser to the sign-in page. */
+/** True when the signed-in user holds `capability` (from /api/auth/me). */
+export function can(user, capability) {
+  return Boolean(user) && Array.isArray(user.capabilities) && user.capabilities.includes(capability);
+}
+
+/** Sign-in check: returns {username, role, capabilities}, or sends the browser to the sign-in page. */
 export async function whoAmI() {
   try {
     return await api('GET', '/api/auth/me');
@@ -26,13 +34,13 @@ export async function whoAmI() {
   }
 }
 
-/** The header navigation for this role; the current page is marked. */
+/** The header navigation: the pages this user's capabilities open; the current page is marked. */
 export function renderNav(user) {
   const nav = $('nav');
   if (!nav) return;
   nav.replaceChildren();
   const here = window.location.pathname.split('/').pop() || './';
-  for (const item of NAV.filter((n) => n.roles.includes(user.role))) {
+  for (const item of NAV.filter((n) => can(user, n.needs))) {
     const a = document.createElement('a');
     a.href = item.href;
     a.textContent = item.label;
@@ -46,18 +54,19 @@ export function renderNav(user) {
   nav.append(who);
 }
 
-/** Sign-in + nav + role gate. Resolves to the user, or null after showing "not allowed". */
-export async function enterPage(roles) {
+/** Sign-in + nav + capability gate. Resolves to the user, or null after showing "not allowed". */
+export async function enterPage(capability) {
   const user = await whoAmI();
   renderNav(user);
-  if (!roles.includes(user.role)) {
+  if (!can(user, capability)) {
     document.body.dataset.view = 'forbidden';
     const main = document.querySelector('main');
     main.replaceChildren();
     const p = document.createElement('p');
     p.id = 'not-allowed';
     p.className = 'alert';
-    p.textContent = `This page is for ${roles.join(' and ')} accounts; you are signed in as ${user.role}.`;
+    p.textContent = `This page needs the capability “${capability}”, which your role (${user.role}) does not have; `
+      + 'ask an administrator if you need it.';
     main.append(p);
     return null;
   }

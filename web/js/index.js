@@ -5,8 +5,9 @@
 import { listConnections, login, logout, me } from './api.js';
 import { describeApiError } from './status.js';
 
-// Roles that may review recordings (the API enforces this; the link is a convenience).
-const REVIEWER_ROLES = new Set(['admin', 'auditor']);
+// Who may review recordings comes from /api/auth/me (`capabilities`); the API enforces it,
+// the link is a convenience.
+const REVIEW_CAPABILITY = 'session.view_all';
 
 // Protocols we know get their own badge colour; anything else gets the neutral one.
 const KNOWN_PROTOCOLS = new Set(['rdp', 'vnc']);
@@ -55,7 +56,8 @@ function showUser(user) {
   const role = typeof user.role === 'string' ? user.role : '';
   ui.userRole.textContent = role;
   ui.userRole.hidden = !role;
-  ui.sessionsLink.hidden = !REVIEWER_ROLES.has(role);
+  const capabilities = Array.isArray(user.capabilities) ? user.capabilities : [];
+  ui.sessionsLink.hidden = !capabilities.includes(REVIEW_CAPABILITY);
 }
 
 /** One list item: a link to the client page with the name and a protocol badge. */
@@ -130,10 +132,11 @@ ui.form.addEventListener('submit', async (e) => {
   ui.submit.disabled = true;
   ui.submit.textContent = 'Signing in…';
   try {
-    const user = await login(username, password);
+    await login(username, password);
     showError(ui.loginError, '');
     ui.password.value = '';
-    await showConnections(user || { username });
+    // The sign-in answer names the user; what they may do is /api/auth/me's to say.
+    await showConnections(await me());
   } catch (err) {
     showLogin(err.status === 401 ? 'Incorrect username or password.' : describeApiError(err));
   } finally {

@@ -97,7 +97,7 @@ async function refresh() {
 }
 
 async function main() {
-  const user = await enterPage(['admin', 'operator']);
+  const user = await enterPage('ops.read');
   if (!user) return;
   document.body.dataset.view = 'ops';
   await refresh();

@@ -3,7 +3,7 @@
 // timeline that seeks, speeds, idle skipping, shortcuts, review and export.
 
 import { api, ApiError } from './api.js';
-import { $, bytes, clock, el, enterPage, when } from './common.js';
+import { $, bytes, can, clock, el, enterPage, when } from './common.js';
 import { describeApiError } from './status.js';
 
 const params = new URLSearchParams(location.search);
@@ -185,8 +185,11 @@ function onKey(event) {
 }
 
 async function main() {
-  const user = await enterPage(['admin', 'auditor']);
+  const user = await enterPage('session.view_all');
   if (!user) return;
+  // Buttons for what this user may do; the API refuses the rest anyway.
+  $('export').hidden = !can(user, 'export');
+  $('review-form').hidden = !can(user, 'session.review');
   document.body.dataset.view = 'player';
   wireControls();
   try {

@@ -45,7 +45,7 @@ async function run(event) {
 }
 
 async function main() {
-  const user = await enterPage(['admin', 'auditor']);
+  const user = await enterPage('search');
   if (!user) return;
   document.body.dataset.view = 'search';
   $('search-form').addEventListener('submit', run);

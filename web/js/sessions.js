@@ -1,10 +1,9 @@
 // Sessions: filters, live ones first; auditors watch, end and play them.
 
 import { api } from './api.js';
-import { $, clock, el, enterPage, when } from './common.js';
+import { $, can, clock, el, enterPage, when } from './common.js';
 import { describeApiError } from './status.js';
 
-const VIEWERS = ['admin', 'auditor'];
 let user = null;
 
 function isoOrEmpty(value) {
@@ -24,13 +23,14 @@ async function terminate(session) {
 
 function actions(session) {
   const box = el('div', { className: 'actions' });
-  if (!VIEWERS.includes(user.role)) return box;
   if (session.status === 'active') {
-    box.append(
-      el('a', { className: 'button button-ghost watch-live', href: `watch.html?session=${encodeURIComponent(session.id)}`, textContent: 'Watch live' }),
-      el('button', { className: 'button button-danger terminate', type: 'button', textContent: 'Terminate', onclick: () => terminate(session) }),
-    );
-  } else if (session.recording_complete) {
+    if (can(user, 'session.watch')) {
+      box.append(el('a', { className: 'button button-ghost watch-live', href: `watch.html?session=${encodeURIComponent(session.id)}`, textContent: 'Watch live' }));
+    }
+    if (can(user, 'session.terminate')) {
+      box.append(el('button', { className: 'button button-danger terminate', type: 'button', textContent: 'Terminate', onclick: () => terminate(session) }));
+    }
+  } else if (session.recording_complete && can(user, 'session.view_all')) {
     box.append(el('a', { className: 'button button-ghost play', href: `player.html?session=${encodeURIComponent(session.id)}`, textContent: 'Play' }));
   }
   return box;
@@ -82,7 +82,7 @@ async function load() {
 }
 
 async function main() {
-  user = await enterPage(['admin', 'auditor', 'operator', 'vendor']);
+  user = await enterPage('session.view_own');
   if (!user) return;
   $('filters').addEventListener('submit', (event) => { event.preventDefault(); load(); });
   $('refresh').addEventListener('click', load);

@@ -2,7 +2,7 @@
 // joins the user's guacd connection read-only; nothing typed here is sent.
 
 import { api } from './api.js';
-import { $, enterPage } from './common.js';
+import { $, can, enterPage } from './common.js';
 import { describeApiError } from './status.js';
 
 const sessionId = new URLSearchParams(location.search).get('session') || '';
@@ -13,8 +13,9 @@ function setState(state, message) {
 }
 
 async function main() {
-  const user = await enterPage(['admin', 'auditor']);
+  const user = await enterPage('session.watch');
   if (!user) return;
+  $('terminate').hidden = !can(user, 'session.terminate');
   document.body.dataset.view = 'watch';
   let session;
   try {

@@ -1,4 +1,4 @@
-"""The dev stack's demo accounts (one per role) and its two demo connections."""
+"""The dev stack's demo data: accounts (one per role) and its two demo connections, through the gateway's domain."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from gui_recorder.db import Database
 from gui_recorder.gateway.accounts import ensure_user
 from gui_recorder.gateway.registry import ConnectionIn, ensure_connection
 from gui_recorder.settings import Settings
-from gui_recorder.stack import StackInfo
+from gui_recorder.stack.supervisor import StackInfo
 
 # Operators and vendors may open both demo desktops; admins and auditors see all sessions.
 DEMO_OPENERS = ["operator", "vendor"]

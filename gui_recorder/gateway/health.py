@@ -1,0 +1,112 @@
+"""What ``/api/health`` reports: each component the gateway depends on, and an overall status.
+
+* ``database``: a ``SELECT 1``;
+* ``object_store``: the hot bucket answers;
+* ``guacd``: a protocol-level probe that starts no guacd child (see ``guacd_answers``);
+* ``uploader``: the supervised upload task, its last error, sessions stuck in
+  retries or quarantined, and the age of the oldest byte not yet uploaded;
+* ``spool``: its size, free space, and recording failures since start.
+
+Overall: ``down`` (HTTP 503) when no session can be opened (database or guacd),
+``degraded`` when sessions are still recorded but something needs an operator
+(object store down, uploader errors, quarantined sessions), else ``ok``.
+The public answer carries states and figures only; error texts and session ids
+(which may name internal endpoints) are for ``ops.read``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import time
+
+from sqlalchemy import text
+
+OK, DEGRADED, DOWN = "ok", "degraded", "down"
+PROBE_TIMEOUT_SECONDS = 2.0
+# A connection id that never exists: guacd answers (closes, or says `error`) without forking a client,
+# so probing leaves no trace in guacd's "Creating new client" log and costs no process.
+_PROBE = b"6.select,37.$00000000-0000-0000-0000-000000000000;"
+
+
+def guacd_answers(host: str, port: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> tuple[bool, str]:
+    """True when guacd's daemon reads and answers. A listening socket alone is not enough: guacd's
+    children keep it open after the daemon died, and connections there hang (issue 10)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as s:
+            s.sendall(_PROBE)
+            s.settimeout(timeout)
+            s.recv(4096)  # EOF or an `error`: either way the daemon handled the request
+            return True, "answers"
+    except TimeoutError:
+        return False, f"guacd at {host}:{port} accepts connections but does not answer"
+    except OSError as exc:
+        return False, f"guacd at {host}:{port} is unreachable: {exc.strerror or exc}"
+
+
+def _database(db) -> tuple[bool, str]:
+    try:
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+        return True, "answers"
+    except Exception as exc:  # noqa: BLE001 - any failure means "down"; the text is for operators
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+def _store(store) -> tuple[bool, str]:
+    try:
+        return (True, "answers") if store.bucket_exists() else (False, f"bucket {store.bucket} is missing")
+    except Exception as exc:  # noqa: BLE001
+        return False, f"{type(exc).__name__}: {exc}"
+
+
+async def _timed(fn, *args) -> tuple[bool, str]:
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(fn, *args), PROBE_TIMEOUT_SECONDS + 1)
+    except TimeoutError:
+        return False, "no answer in time"
+
+
+async def report(app, *, detail: bool) -> dict:
+    state, settings = app.state, app.state.settings
+    recordings = state.recordings
+    uploader = recordings.uploader
+    (db_ok, db_why), (store_ok, store_why), (guacd_ok, guacd_why) = await asyncio.gather(
+        _timed(_database, state.db), _timed(_store, recordings.store),
+        _timed(guacd_answers, settings.guacd_host, settings.guacd_port))
+    up = await asyncio.to_thread(uploader.state)
+    try:
+        free = shutil.disk_usage(recordings.spool.root).free if recordings.spool.root.exists() else None
+    except OSError:
+        free = None
+    uploader_ok = recordings.running() and not up["stuck"] and not up["quarantined"]
+    components = {
+        "database": {"status": OK if db_ok else DOWN},
+        "object_store": {"status": OK if store_ok else DOWN},
+        "guacd": {"status": OK if guacd_ok else DOWN},
+        "uploader": {"status": OK if uploader_ok else DEGRADED, "running": recordings.running(),
+                     "errors": up["errors"], "retrying": len(up["retrying"]), "stuck": len(up["stuck"]),
+                     "quarantined": len(up["quarantined"]),
+                     "oldest_unuploaded_seconds": round(up["oldest_unuploaded_seconds"], 1)},
+        "spool": {"status": OK, "bytes": await asyncio.to_thread(recordings.spool.size_bytes), "free_bytes": free,
+                  "live_sessions": len(recordings.live), "recording_failures": recordings.recording_failures},
+    }
+    if detail:
+        components["database"]["detail"] = db_why
+        components["object_store"]["detail"] = store_why
+        components["guacd"]["detail"] = guacd_why
+        components["uploader"].update(last_error=up["last_error"], last_error_at=up["last_error_at"],
+                                      last_success_at=up["last_success_at"], stuck_sessions=up["stuck"],
+                                      quarantined_sessions=up["quarantined"],
+                                      retrying_sessions=up["retrying"])
+        failure = recordings.last_recording_failure
+        components["spool"]["last_recording_failure"] = (
+            {"at": failure[0], "detail": failure[1]} if failure else None)
+    if not (db_ok and guacd_ok):
+        overall = DOWN
+    elif not store_ok or not uploader_ok or up["last_error"]:
+        overall = DEGRADED
+    else:
+        overall = OK
+    return {"status": overall, "at": time.time(), "components": components}

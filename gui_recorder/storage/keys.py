@@ -1,0 +1,29 @@
+"""Where everything of a session lives in a bucket: the one object-key layout.
+
+Every part that reads or writes objects (the uploader, the importer, the render
+worker, the media API, tiering, forgetting) takes its keys from here, so that
+moving, listing and deleting "everything of a session" is one prefix::
+
+    sessions/<id>/manifest.json           the recording's manifest (segments, sizes, SHA-256)
+    sessions/<id>/segments/000001.guac    the recording, in segments
+    sessions/<id>/media/<name>            rendered media: video.webm, video-info.json, thumbnails...
+"""
+
+from __future__ import annotations
+
+
+def session_prefix(session_id: str) -> str:
+    return f"sessions/{session_id}/"
+
+
+def segment_key(session_id: str, index: int) -> str:
+    return f"{session_prefix(session_id)}segments/{index:06d}.guac"
+
+
+def manifest_key(session_id: str) -> str:
+    return f"{session_prefix(session_id)}manifest.json"
+
+
+def media_key(session_id: str, name: str) -> str:
+    """Rendered media of a session (video, thumbnails, poster), beside its recording."""
+    return f"{session_prefix(session_id)}media/{name}"

@@ -1,0 +1,77 @@
+"""The words every part of gui-recorder shares, defined once.
+
+Roles, the capabilities each role holds, and the statuses a session can end
+in. Python code imports these; the web pages get them from ``/api/auth/me``
+(the signed-in user's capabilities), never from their own copies. Adding a
+role or a capability is a change to ``ROLE_CAPABILITIES`` and nothing else.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    VENDOR = "vendor"
+    AUDITOR = "auditor"
+
+
+class Capability(enum.StrEnum):
+    """What a route needs. Each route declares one (or is explicitly public)."""
+
+    SESSION_VIEW_OWN = "session.view_own"  # the rows of your own sessions
+    SESSION_VIEW_ALL = "session.view_all"  # every session's row, recording, media and text
+    SESSION_WATCH = "session.watch"  # join a live session read-only
+    SESSION_TERMINATE = "session.terminate"  # end someone else's live session
+    SESSION_REVIEW = "session.review"  # mark a session reviewed
+    SESSION_DELETE = "session.delete"  # forget a session (objects, media, index) before its time
+    LEGAL_HOLD = "session.legal_hold"  # keep a session past its retention
+    SEARCH = "search"  # search typed and screen text across sessions
+    EXPORT = "export"  # download an evidence bundle
+    CONNECTION_USE = "connection.use"  # open the connections granted to you
+    CONNECTION_ADMIN = "connection.admin"  # create, change and delete connections
+    USER_ADMIN = "user.admin"  # manage accounts
+    AUDIT_READ = "audit.read"  # read and export the audit trail
+    OPS_READ = "ops.read"  # storage, growth and coverage figures
+
+
+_OVERSIGHT = {Capability.SESSION_VIEW_ALL, Capability.SESSION_WATCH, Capability.SESSION_TERMINATE,
+              Capability.SESSION_REVIEW, Capability.SEARCH, Capability.EXPORT}
+
+ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
+    Role.ADMIN: frozenset(Capability),
+    Role.AUDITOR: frozenset(_OVERSIGHT | {Capability.CONNECTION_USE, Capability.SESSION_VIEW_OWN}),
+    Role.OPERATOR: frozenset({Capability.CONNECTION_USE, Capability.SESSION_VIEW_OWN, Capability.OPS_READ}),
+    Role.VENDOR: frozenset({Capability.CONNECTION_USE, Capability.SESSION_VIEW_OWN}),
+}
+
+ROLES: tuple[str, ...] = tuple(r.value for r in Role)
+
+
+def capabilities_of(role: str) -> frozenset[Capability]:
+    """The capabilities of a role; an unknown role (a row from a newer build) has none."""
+    try:
+        return ROLE_CAPABILITIES[Role(role)]
+    except ValueError:
+        return frozenset()
+
+
+def has_capability(role: str, capability: Capability) -> bool:
+    return capability in capabilities_of(role)
+
+
+class SessionStatus(enum.StrEnum):
+    """How a session stands. Every status but ``active`` is final and comes with a reason."""
+
+    ACTIVE = "active"  # being relayed now
+    ENDED = "ended"  # the user, the target or the gateway's shutdown ended it normally
+    FAILED = "failed"  # something broke: the target, guacd, the recording, the gateway
+    TERMINATED = "terminated"  # ended on purpose by an auditor, a policy or a security violation
+    INTERRUPTED = "interrupted"  # the gateway died while it ran; closed at the next start-up
+    REFUSED = "refused"  # never reached the target: bad token, recording or guacd unavailable
+
+
+SESSION_STATUSES: tuple[str, ...] = tuple(s.value for s in SessionStatus)
+FINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in SessionStatus if s is not SessionStatus.ACTIVE)
