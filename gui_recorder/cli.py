@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from gui_recorder.errors import ConfigError, GuiRecorderError
-from gui_recorder.settings import Settings
+from gui_recorder.settings import ENV_PREFIX, Settings, settings_markdown, settings_table
 
 log = logging.getLogger("gui_recorder")
 
@@ -25,11 +25,20 @@ DEMO_ROLES = ("admin", "operator", "vendor", "auditor")
 
 def load_settings(args: argparse.Namespace) -> Settings:
     """GUI_RECORDER_* variables, or the file given with --env-file (the dev stack writes one)."""
-    if getattr(args, "env_file", None):
-        if not Path(args.env_file).is_file():
-            raise ConfigError(f"no settings file {args.env_file}")
-        return Settings(_env_file=args.env_file)
-    return Settings()
+    from pydantic import ValidationError
+
+    try:
+        if getattr(args, "env_file", None):
+            if not Path(args.env_file).is_file():
+                raise ConfigError(f"no settings file {args.env_file}")
+            settings = Settings(_env_file=args.env_file)
+        else:
+            settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"the settings are not valid ({problems}); `gui-recorder settings` lists them") from None
+    logging.getLogger().setLevel(settings.log_level)
+    return settings
 
 
 def server_config(settings: Settings, app=None, **overrides):
@@ -45,7 +54,8 @@ def server_config(settings: Settings, app=None, **overrides):
     from gui_recorder.gateway.edge import redact_server_logs
 
     trusted = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
-    options = dict(host=settings.host, port=settings.port, log_level="info", ws_max_size=1 << 22,
+    options = dict(host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
+                   ws_max_size=settings.ws_max_message_bytes,
                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted, server_header=False,
                    # Screen updates are PNG/JPEG in base64: deflate costs CPU for little gain.
                    ws_per_message_deflate=False)
@@ -63,7 +73,7 @@ def _serve(settings: Settings) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     if args.port:
-        settings.port = args.port
+        settings = settings.model_copy(update={"port": args.port})
     _serve(settings)
     return 0
 
@@ -92,13 +102,16 @@ def build_worker(settings: Settings):
     lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds, lifecycle_pass)
     live_text = Periodic("live text", settings.live_text_interval_seconds, LiveIndexer())
     return Worker(ctx, TASKS, periodic=[lifecycle, live_text],
-                  lease_seconds=settings.worker_lease_seconds)
+                  lease_seconds=settings.worker_lease_seconds, max_job_seconds=settings.job_time_limit_seconds)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
     import threading
 
-    worker = build_worker(load_settings(args))
+    settings = load_settings(args)
+    # This process's tesseract runs (its job children inherit it): decided once, here, from the settings.
+    os.environ["OMP_THREAD_LIMIT"] = str(settings.ocr_threads)
+    worker = build_worker(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("worker %s waiting for jobs (%s)", worker.name, ", ".join(worker.tasks))
@@ -301,6 +314,16 @@ def _seed_demo(settings: Settings, info, accounts: dict[str, str]) -> list[dict]
     return seed_demo(settings, info, accounts)
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    if args.markdown:
+        print(settings_markdown(), end="")
+        return 0
+    for row in settings_table():
+        bounds = f"  [{row['bounds']}]" if row["bounds"] else ""
+        print(f"{row['variable']} ({row['type']}, default {row['default']}){bounds}\n    {row['description']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     parser.add_argument("--env-file", help="read settings from this file (e.g. var/dev/gui-recorder.env)")
@@ -336,6 +359,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)
 
+    listing = sub.add_parser("settings", help="every setting with its default, bounds and meaning")
+    listing.add_argument("--markdown", action="store_true", help="as docs/settings.md")
+    listing.set_defaults(func=cmd_settings)
+
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
@@ -343,14 +370,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("GUI_RECORDER_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # INFO until the settings are read (commands such as `render` need none): `load_settings` applies
+    # the configured `log_level`.
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except GuiRecorderError as exc:
+        # The CLI edge: the message, and an exit code that says whether to fix something (2) or retry (3).
         print(f"gui-recorder: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
 
 
 if __name__ == "__main__":

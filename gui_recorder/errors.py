@@ -1,27 +1,35 @@
-"""Typed errors for gui-recorder.
+"""Typed errors for gui-recorder, and what each edge makes of them.
 
 Every error a user can meet derives from ``GuiRecorderError`` and carries what
-the user needs to act on it. One handler per edge (HTTP, WebSocket, CLI) turns
-them into a status code, a close code or an exit code::
+the user needs to act on it. Each class carries its HTTP status, its Guacamole
+status (what a browser's tunnel is closed with: the status in the close reason
+and the ``error`` instruction, the WebSocket close code derived from it as
+Guacamole's own tunnel endpoint does) and its CLI exit code. One handler per
+edge renders them: HTTP (``gateway/edge.py``: ``{"error", "detail"}``, the same
+body shape for validation errors), WebSocket (``gateway/tunnel.refuse``) and the
+CLI (``cli.main``)::
 
-    GuiRecorderError
-    ├── ConfigError            settings missing or invalid            (exit 2)
-    ├── ProtocolError          malformed Guacamole data, with offset  (WS 1002 / HTTP 400)
-    ├── GuacdError             guacd refused or ended a connection    (Guacamole status)
-    │   └── GuacdUnreachable   no guacd at the configured address     (status 0x0207)
-    ├── ComponentError         a stack component failed to start
-    ├── StorageError           object store unreachable or refused    (HTTP 503)
-    ├── RecordingError         the recording cannot be made durable   (session ends)
-    ├── AuthError              bad credentials or token               (HTTP 401)
-    │   └── ThrottledError     too many failed sign-ins, Retry-After  (HTTP 429)
-    ├── PasswordPolicyError    a new password breaks the policy       (HTTP 422)
-    ├── ForbiddenError         authenticated, not allowed             (HTTP 403)
-    ├── NotFoundError          no such object                         (HTTP 404)
-    ├── ConflictError          the object already exists              (HTTP 409)
-    ├── DatabaseError          the database is unreachable or locked  (HTTP 503)
-    ├── RenderError            a recording cannot be rendered
-    ├── OcrError               the OCR engine (tesseract) failed or is missing
-    └── SearchQueryError       a search query is empty or over the limits (HTTP 400)
+    class                      meaning                                   HTTP  Guacamole        WS    exit
+    GuiRecorderError           base                                      500   0x0200 SERVER    1011  2
+    ├── ConfigError            settings missing or invalid               500   0x0200           1011  2
+    ├── ProtocolError          malformed Guacamole data, with offset     400   0x0300 BAD_REQ   1002  2
+    ├── GuacdError             guacd refused or ended a connection       502   its own status   ..    2
+    │   └── GuacdUnreachable   no guacd at the configured address        502   0x0207           1011  2
+    ├── ComponentError         a stack component failed to start         500   0x0200           1011  3
+    ├── StorageError           object store unreachable or refused       503   0x0201 BUSY      1008  3
+    ├── RecordingError         the recording cannot be made durable      503   0x0200           1011  3
+    ├── AuthError              bad credentials or token                  401   0x0301 UNAUTH    1008  2
+    │   └── ThrottledError     too many failed sign-ins, Retry-After     429   0x031D TOO_MANY  1008  2
+    ├── PasswordPolicyError    a new password breaks the policy          422   0x0300           1002  2
+    ├── ForbiddenError         authenticated, not allowed                403   0x0303 FORBIDDEN 1008  2
+    ├── NotFoundError          no such object                            404   0x0204 NOT_FOUND 1002  2
+    ├── ConflictError          the object exists / is busy               409   0x0205 CONFLICT  1008  2
+    ├── DatabaseError          the database is unreachable or locked     503   0x0201           1008  3
+    ├── RenderError            a recording cannot be rendered            500   0x0200           1011  2
+    ├── OcrError               the OCR engine (tesseract) failed         500   0x0200           1011  3
+    └── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
+
+Exit code 2: fix the input or the settings; 3: a component is down, retry later.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ class GuiRecorderError(Exception):
     """Base of every error this project raises on purpose."""
 
     http_status = 500
+    # Guacamole protocol status (guacd.status.Status; plain ints here: errors import nothing).
+    guacamole_status = 0x0200
+    exit_code = 2
 
 
 class ConfigError(GuiRecorderError):
@@ -44,6 +55,7 @@ class ProtocolError(GuiRecorderError):
     the parser, so the bad spot can be found in a recording.
     """
 
+    guacamole_status = 0x0300
     http_status = 400
 
     def __init__(self, message: str, offset: int | None = None):
@@ -60,13 +72,17 @@ class GuacdError(GuiRecorderError):
     """
 
     http_status = 502
+    guacamole_status = 0x0203  # until guacd has said which
 
     def __init__(self, message: str, status: int):
         self.status = status
+        self.guacamole_status = status  # guacd's own verdict is what the browser is told
         super().__init__(f"{message} (Guacamole status {status})")
 
 
 class GuacdUnreachable(GuacdError):
+    guacamole_status = 0x0207
+
     def __init__(self, message: str):
         super().__init__(message, 0x0207)
 
@@ -74,16 +90,24 @@ class GuacdUnreachable(GuacdError):
 class ComponentError(GuiRecorderError):
     """A component of the local stack (guacd, MinIO, a target) failed to start."""
 
+    exit_code = 3
+
 
 class StorageError(GuiRecorderError):
+    exit_code = 3
+    guacamole_status = 0x0201
     http_status = 503
 
 
 class RecordingError(GuiRecorderError):
     """The recording could not be made durable; the session must end (fail closed)."""
 
+    exit_code = 3
+    http_status = 503
+
 
 class AuthError(GuiRecorderError):
+    guacamole_status = 0x0301
     http_status = 401
 
 
@@ -93,6 +117,7 @@ class ThrottledError(AuthError):
     ``retry_after`` (whole seconds) becomes the response's ``Retry-After``.
     """
 
+    guacamole_status = 0x031D
     http_status = 429
 
     def __init__(self, message: str, retry_after: int):
@@ -103,24 +128,30 @@ class ThrottledError(AuthError):
 class PasswordPolicyError(GuiRecorderError):
     """A new password is too short, is the username or is a common one; the message says which."""
 
+    guacamole_status = 0x0300
     http_status = 422
 
 
 class ForbiddenError(GuiRecorderError):
+    guacamole_status = 0x0303
     http_status = 403
 
 
 class NotFoundError(GuiRecorderError):
+    guacamole_status = 0x0204
     http_status = 404
 
 
 class ConflictError(GuiRecorderError):
+    guacamole_status = 0x0205
     http_status = 409
 
 
 class DatabaseError(GuiRecorderError):
     """The database refused or could not be reached (translated from SQLAlchemy)."""
 
+    exit_code = 3
+    guacamole_status = 0x0201
     http_status = 503
 
 
@@ -131,8 +162,11 @@ class RenderError(GuiRecorderError):
 class OcrError(GuiRecorderError):
     """The OCR engine failed (translated from pytesseract at the adapter)."""
 
+    exit_code = 3
+
 
 class SearchQueryError(GuiRecorderError):
     """A search query has no searchable term or exceeds the limits."""
 
+    guacamole_status = 0x0300
     http_status = 400

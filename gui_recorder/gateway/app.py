@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from fastapi.staticfiles import StaticFiles
 
 from gui_recorder.db import Database, jobs
@@ -64,7 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.state.search_index = SearchIndex.from_settings(settings)
         app.state.text_timeline = lambda sid: [e.to_dict() for e in app.state.search_index.session_text(sid)]
         app.state.active = {}  # session id -> Relay, for live views and termination
-        app.state.watch_tokens = live.WatchTokens()
+        app.state.watch_tokens = live.WatchTokens(settings.watch_token_ttl_seconds)
         # Rows still `active` belonged to a gateway that died (one gateway per database): close them
         # truly before the spool recovery seals their recordings, which are then queued like any other.
         closed = await asyncio.to_thread(rows.close_interrupted, db, INTERRUPTED_REASON,
@@ -91,10 +93,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     # Folds a viewer's repeated reads of one session (Range requests) into one audit event per window.
     app.state.view_window = access.ViewWindow(settings.audit_view_window_seconds)
 
+    # The HTTP edge: every error, ours or the framework's, as {"error", "detail"}.
     @app.exception_handler(GuiRecorderError)
     async def typed_error(request: Request, exc: GuiRecorderError) -> JSONResponse:
         # 4xx: the message says what to do; 5xx: a generic one, the detail only in the log.
         return edge.error_response(request, exc)
+
+    app.add_exception_handler(RequestValidationError, edge.validation_response)
+    app.add_exception_handler(StarletteHTTPException, edge.http_error_response)
 
     @app.get("/api/health", tags=["health"], dependencies=[Depends(auth.public("for probes and load balancers"))])
     async def health(request: Request) -> JSONResponse:

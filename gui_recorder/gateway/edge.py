@@ -16,7 +16,9 @@ import secrets
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gui_recorder.errors import (DatabaseError, ForbiddenError, GuacdError, GuiRecorderError, NotFoundError,
@@ -108,6 +110,24 @@ def error_response(request: Request, exc: GuiRecorderError) -> JSONResponse:
                    "the gateway failed to answer this request")
     detail = f"{generic}; if it persists, give an administrator the incident number {incident}"
     return JSONResponse({"error": type(exc).__name__, "detail": detail}, status_code=status, headers=headers)
+
+
+def validation_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 in the body shape of every other error: a readable ``detail``, the raw problems in ``fields``."""
+    fields = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path"))
+        fields.append({"field": where, "message": error.get("msg", "")})
+    detail = "; ".join(f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields)
+    return JSONResponse({"error": "ValidationError", "detail": detail or "the request is not valid",
+                         "fields": fields}, status_code=422)
+
+
+def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own errors (an unknown path, a wrong method) in the same body shape."""
+    names = {404: "NotFoundError", 405: "MethodNotAllowed"}
+    return JSONResponse({"error": names.get(exc.status_code, "HTTPError"), "detail": str(exc.detail)},
+                        status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 # -- /metrics ---------------------------------------------------------------------------------------

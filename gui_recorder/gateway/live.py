@@ -30,7 +30,6 @@ from gui_recorder.protocol import encode
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["live"])
-WATCH_TOKEN_SECONDS = 60
 # Actions: the watch itself is recorded when the WebSocket joins, the termination once it is asked for.
 WATCH = session_access(Capability.SESSION_WATCH, None)
 TERMINATE = session_access(Capability.SESSION_TERMINATE, None)
@@ -44,16 +43,18 @@ class WatchGrant:
 
 
 class WatchTokens:
-    """One-time watch tokens, kept in memory: they live 60 s and a restart ends every session anyway."""
+    """One-time watch tokens, kept in memory: they live a minute (``watch_token_ttl_seconds``) and a
+    restart ends every session anyway."""
 
-    def __init__(self):
+    def __init__(self, ttl_seconds: float):
+        self.ttl_seconds = ttl_seconds
         self._grants: dict[str, WatchGrant] = {}
 
     def issue(self, username: str, session_id: str) -> str:
         now = time.monotonic()
         self._grants = {k: g for k, g in self._grants.items() if g.expires > now}
         token = secrets.token_urlsafe(32)
-        self._grants[token] = WatchGrant(username, session_id, now + WATCH_TOKEN_SECONDS)
+        self._grants[token] = WatchGrant(username, session_id, now + self.ttl_seconds)
         return token
 
     def consume(self, token: str) -> WatchGrant:

@@ -33,7 +33,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from gui_recorder.errors import ProtocolError, RecordingError
 from gui_recorder.gateway.filter import ClientFilter, Verdict, WatcherFilter
 from gui_recorder.guacd import GuacdConnection
-from gui_recorder.guacd.status import Status
+from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import Instruction, Limits, Parser, encode
 from gui_recorder.recording import SessionRecorder
 from gui_recorder.vocabulary import SessionStatus
@@ -357,4 +357,4 @@ class Relay:
             with contextlib.suppress(Exception):
                 if ending.message:
                     await self._send_browser(encode(("error", ending.message, str(int(ending.code)))))
-                await self.ws.close(code=1000, reason=str(int(ending.code)))
+                await self.ws.close(code=websocket_close_code(ending.code), reason=str(int(ending.code)))

@@ -20,7 +20,7 @@ from gui_recorder.gateway.auth import public
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
 from gui_recorder.gateway.relay import Ending, Relay, State
 from gui_recorder.guacd import ClientInfo, open_guacd
-from gui_recorder.guacd.status import Status
+from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
 from gui_recorder.sessions import rows
 from gui_recorder.vocabulary import SessionStatus
@@ -36,12 +36,30 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 
 async def refuse(websocket: WebSocket, code: int, message: str) -> None:
-    """Tell the browser why, the way guacamole-common-js understands, and close."""
+    """Tell the browser why, the way guacamole-common-js understands, and close.
+
+    The Guacamole status goes in the `error` instruction and the close reason (what the
+    client reads); the close code is the one Guacamole's own tunnel endpoint uses for it.
+    """
     try:
         await websocket.send_text(encode(("error", message, str(int(code)))))
-        await websocket.close(code=1000, reason=str(int(code)))
+        await websocket.close(code=websocket_close_code(code), reason=str(int(code)))
     except Exception:  # noqa: BLE001 - the browser may already be gone
         pass
+
+
+async def refuse_error(websocket: WebSocket, exc: GuiRecorderError) -> None:
+    """The WebSocket edge's one handler of typed errors: their Guacamole status, a message to act on.
+
+    Server-side failures (database, object store down) are logged in full and told generically:
+    their text names internal endpoints.
+    """
+    if exc.http_status >= 500:
+        log.error("tunnel refused: %s: %s", type(exc).__name__, exc)
+        message = "The gateway cannot open sessions right now; try again in a minute or tell an administrator."
+    else:
+        message = str(exc)
+    await refuse(websocket, exc.guacamole_status, message)
 
 
 @router.websocket("/api/tunnel", dependencies=[Depends(public("checks its own one-time tunnel token"))])
@@ -53,8 +71,7 @@ async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, heigh
         pass  # gone before a session row existed (e.g. at accept): nothing to close
     except GuiRecorderError as exc:
         # E.g. the database is down: nothing is opened unrecorded or unaccounted for.
-        log.error("tunnel refused: %s", exc)
-        await refuse(websocket, Status.SERVER_ERROR, f"The gateway cannot open sessions right now: {exc}")
+        await refuse_error(websocket, exc)
 
 
 async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi: int) -> None:

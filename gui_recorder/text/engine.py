@@ -8,7 +8,6 @@ tesseract 5.3 through pytesseract). pytesseract's errors are translated into
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -90,9 +89,8 @@ class TesseractEngine:
         self._pt = pytesseract
         self.lang, self.scale, self.psm = lang, scale, psm
         self.min_confidence, self.timeout_s = min_confidence, timeout_s
-        # tesseract's OpenMP threads fight over our 2 cores for a small crop:
-        # one thread each is faster overall (tesseract's own advice for batches).
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+        # tesseract's OpenMP threads would fight over the cores for each small crop: the worker
+        # sets OMP_THREAD_LIMIT from the `ocr_threads` setting for its processes (cli.cmd_worker).
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         if image.size == 0:
