@@ -16,10 +16,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # support/: the scripted clients the tests use
 
-from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd  # noqa: E402
 from gui_recorder.protocol import Parser, encode  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
+from support.sessions import open_recorded  # noqa: E402
 
 CACHE = ROOT / "var" / "bench"
 RECORDING = CACHE / "codec-vnc.guac"
@@ -28,21 +29,15 @@ RECORDING = CACHE / "codec-vnc.guac"
 async def record(seconds: float) -> None:
     with Stack(CACHE / "stack", minio=False, rdp=False) as stack:
         info = stack.info
-        params = {**info.vnc.guacd_parameters(), "recording-path": str(CACHE), "recording-name": "codec-vnc.guac",
-                  "recording-include-keys": "true"}
-        conn = await open_guacd(info.guacd.host, info.guacd.port, ConnectionDefinition("vnc", params), ClientInfo())
+        client = await open_recorded(info, CACHE, RECORDING.name)
         typer = subprocess.Popen(
             ["bash", "-c", "for i in $(seq 1 400); do xdotool type --delay 1 'ls -la /usr/lib; '; xdotool key Return; done"],
             env={"DISPLAY": info.vnc.display, "PATH": "/usr/bin:/bin"},
         )
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for ins in await asyncio.wait_for(conn.read(), 15):
-                if ins.opcode == "sync":
-                    await conn.send(("sync", ins[1]))
+        await asyncio.sleep(seconds)  # the client echoes guacd's syncs meanwhile: frames keep coming
         typer.kill()
         typer.wait()
-        await conn.close()
+        await client.close()
 
 
 def main() -> None:

@@ -22,43 +22,30 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # support/: the scripted clients the tests use
 
 import httpx  # noqa: E402
-import websockets  # noqa: E402
 
 from gui_recorder.cli import settings_env  # noqa: E402
 from gui_recorder.stack.demo import seed_demo  # noqa: E402
-from gui_recorder.protocol import Parser, encode  # noqa: E402
 from gui_recorder.settings import Settings  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
-from gui_recorder.text.keys import keystroke  # noqa: E402
 from gui_recorder.stack.checks import http_ok  # noqa: E402
 from gui_recorder.stack.process import free_port  # noqa: E402
+from support.clients import TunnelClient  # noqa: E402
 
 
 async def session(base: str, vendor: str, auditor: str, phrases: int) -> list[float]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         token = (await http.post("/api/connections/demo-vnc/tunnel-token",
                                  headers={"Authorization": f"Bearer {vendor}"})).json()["token"]
-        url = base.replace("http", "ws", 1) + f"api/tunnel?token={token}&width=1024&height=768&dpi=96"
         latencies = []
-        async with websockets.connect(url, subprotocols=["guacamole"], max_size=None) as ws:
-            parser = Parser()
-            parser.feed_text(await ws.recv())
-
-            async def pump():
-                async for message in ws:
-                    for ins in parser.feed_text(message):
-                        if ins[0] == "sync":
-                            await ws.send(encode(("sync", ins[1])))
-
-            reader = asyncio.create_task(pump())
-            await asyncio.sleep(2)
+        async with await TunnelClient.open(base, token) as client:
+            await client.first_frame()
+            await asyncio.sleep(1)  # the shell's prompt, before the first phrase
             for _ in range(phrases):
                 phrase = "bench" + "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(8))
-                for ch in f"echo {phrase}\n":
-                    await ws.send(keystroke(ch))
-                    await asyncio.sleep(0.02)
+                await client.type(f"echo {phrase}\n", pause=0.02)
                 typed = time.monotonic()
                 while time.monotonic() - typed < 120:
                     body = (await http.get("/api/search", params={"q": phrase},
@@ -69,8 +56,7 @@ async def session(base: str, vendor: str, auditor: str, phrases: int) -> list[fl
                     await asyncio.sleep(0.25)
                 else:
                     latencies.append(float("inf"))
-            await ws.send(encode(("disconnect",)))
-            reader.cancel()
+            await client.disconnect()
         return latencies
 
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # support/: the scripted clients the tests use
 
-from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
-from gui_recorder.text.keys import keystroke  # noqa: E402
+from support.sessions import open_recorded  # noqa: E402
 
 CACHE = ROOT / "var" / "bench"
 COMMANDS = ["uname -a", "ls -la /etc", "df -h", "cat /etc/os-release", "ps aux | head -30",
@@ -34,12 +34,6 @@ def recording_path(minutes: float) -> Path:
     return CACHE / f"office-{minutes:g}min.guac"
 
 
-async def _type(conn, text: str) -> None:
-    for ch in text:
-        await conn.send_raw(keystroke(ch).encode())
-        await asyncio.sleep(0.06)
-
-
 async def record(minutes: float) -> Path:
     target = recording_path(minutes)
     with Stack(CACHE / "stack-mixed", minio=False, rdp=False) as stack:
@@ -47,22 +41,11 @@ async def record(minutes: float) -> Path:
         env = {"DISPLAY": info.vnc.display, "PATH": "/usr/bin:/bin"}
         second = subprocess.Popen(["xterm", "-geometry", "60x15+500+350", "-title", "second", "-e",
                                    "bash -c 'head -40 /etc/services; sleep infinity'"], env=env)
-        params = {**info.vnc.guacd_parameters(), "recording-path": str(CACHE), "recording-name": target.name,
-                  "recording-include-keys": "true"}
-        conn = await open_guacd(info.guacd.host, info.guacd.port, ConnectionDefinition("vnc", params),
-                                ClientInfo(1024, 768))
-
-        async def pump():
-            while batch := await conn.read():
-                for ins in batch:
-                    if ins[0] == "sync":
-                        await conn.send(("sync", ins[1]))
-
-        reader = asyncio.create_task(pump())
+        client = await open_recorded(info, CACHE, target.name)
         deadline = time.monotonic() + minutes * 60
         step = 0
         while time.monotonic() < deadline:
-            await _type(conn, COMMANDS[step % len(COMMANDS)] + "\n")
+            await client.type(COMMANDS[step % len(COMMANDS)] + "\n", pause=0.06)
             await asyncio.sleep(4)  # reading the output
             if step % 3 == 2:  # drag the second window across the screen
                 for x in range(100, 600, 25):
@@ -71,8 +54,7 @@ async def record(minutes: float) -> Path:
                     await asyncio.sleep(0.05)
             await asyncio.sleep(8)  # idle: thinking, a phone call
             step += 1
-        reader.cancel()
-        await conn.close()
+        await client.close()
         second.terminate()
         second.wait()
     time.sleep(1)

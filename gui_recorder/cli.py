@@ -89,15 +89,14 @@ def build_worker(settings: Settings):
 
     ctx = build_context(settings)
     ctx.db.create_all()
-    # Both tiers before anything reads them: live text looks into cold for moved sessions.
-    ensure_buckets(ctx.hot, ctx.reader.cold)
-    tiering = Tiering(ctx.hot, ctx.reader.cold)
+    # Every tier before anything reads them: live text looks into later tiers for moved sessions.
+    ensure_buckets(*(tier.store for tier in ctx.tiers))
+    tiering = Tiering(ctx.tiers)
 
     def lifecycle_pass(ctx) -> None:
         # Expired sessions are forgotten, text included (issue 10: it used to stay searchable).
         with SearchIndex.from_settings(settings) as index:
-            run_lifecycle(ctx.db, tiering, settings.hot_days, settings.retention_days, index,
-                          spool_root=settings.resolved_spool_dir)
+            run_lifecycle(ctx.db, tiering, settings.retention_days, index, spool_root=settings.resolved_spool_dir)
 
     lifecycle = Periodic("storage lifecycle", settings.tiering_interval_seconds, lifecycle_pass)
     live_text = Periodic("live text", settings.live_text_interval_seconds, LiveIndexer())
@@ -124,7 +123,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from gui_recorder.db import Database
-    from gui_recorder.storage import hot_store
+    from gui_recorder.storage import write_store
     from gui_recorder.sessions.imports import import_directory
     from gui_recorder.db import jobs
 
@@ -140,7 +139,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         for kind in jobs.KINDS:
             jobs.enqueue(db, kind, session_id)
 
-    results = import_directory(db, hot_store(settings), directory, on_imported=queue)
+    results = import_directory(db, write_store(settings), directory, on_imported=queue)
     for r in results:
         print(f"{r.status:8} {r.path}" + (f"  session {r.session_id}" if r.session_id else "")
               + (f"  ({r.detail})" if r.detail else ""))
@@ -212,6 +211,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
+        if isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
+            value = json.dumps([{k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
+                                 for k, v in item.items() if v is not None} for item in value])
         env[f"GUI_RECORDER_{name.upper()}"] = str(value)
     return env
 

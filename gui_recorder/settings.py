@@ -9,12 +9,55 @@ Every field carries its description and bounds: they are the validation, the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "GUI_RECORDER_"
+
+
+class TierSettings(BaseModel):
+    """One storage tier: a bucket, and the age at which sessions move into it.
+
+    ``tiers`` is ordered: recordings are written to the first; a session moves to a
+    later tier once it is ``after_days`` old. Endpoint and keys default to the first
+    tier's (which default to ``s3_endpoint``, ``s3_access_key``, ``s3_secret_key``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # At most 8 characters: the name is what a session row's `tier` column holds (String(8)).
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,7}$",
+                      description="The tier's name: in session rows, /api/ops/storage, the ops page and the "
+                                  "`tier` label of the metrics (lower case, at most 8 characters)")
+    bucket: str = Field(min_length=3, max_length=63, description="The tier's bucket")
+    endpoint: str | None = Field(None, description="host:port of the tier's S3 API; the first tier's when unset")
+    access_key: str | None = Field(None, description="Access key of the tier's store; the first tier's when unset")
+    secret_key: SecretStr | None = Field(None,
+                                         description="Secret key of the tier's store; the first tier's when unset")
+    after_days: int = Field(0, ge=0, le=36500,
+                            description="Days after its end that a session moves into this tier (0 for the first)")
+    capacity_bytes: int = Field(0, ge=0, description="Capacity of the tier for the dashboard's 'full in N days' "
+                                                     "(0: unknown)")
+
+
+def _default_tiers() -> list[TierSettings]:
+    # Today's hot + cold, exactly: a deployment that sets nothing sees no change.
+    return [TierSettings(name="hot", bucket="recordings-hot"),
+            TierSettings(name="cold", bucket="recordings-cold", after_days=30)]
+
+
+# The variables from before `tiers` (issue 11): still accepted, folded into tiers[0] (hot_*) or
+# tiers[1] (cold_*, hot_days) by Settings._fold_legacy_tier_variables, never read by the code.
+_LEGACY_TIER_FIELDS: dict[str, tuple[int, str]] = {
+    "hot_bucket": (0, "bucket"), "hot_capacity_bytes": (0, "capacity_bytes"),
+    "cold_bucket": (1, "bucket"), "cold_endpoint": (1, "endpoint"), "cold_access_key": (1, "access_key"),
+    "cold_secret_key": (1, "secret_key"), "cold_capacity_bytes": (1, "capacity_bytes"),
+    "hot_days": (1, "after_days"),
+}
 
 
 class Settings(BaseSettings):
@@ -76,26 +119,40 @@ class Settings(BaseSettings):
     guacd_timeout_seconds: float = Field(15.0, gt=0, le=300,
                                          description="Longest wait for guacd's handshake (connect, args, ready)")
 
-    # Object storage: a hot and a cold bucket, each on its own endpoint if need be.
-    s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the hot tier's S3 API (MinIO)")
-    s3_access_key: str = Field("gui-recorder", description="Access key of the hot-tier object store")
-    s3_secret_key: SecretStr = Field(description="Secret key of the hot-tier object store")
+    # Object storage: an ordered list of tiers, each a bucket on its own endpoint if need be.
+    s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the first tier's S3 API (MinIO); "
+                                                           "every tier's unless it sets its own")
+    s3_access_key: str = Field("gui-recorder", description="Access key of the object store (every tier's "
+                                                           "unless it sets its own)")
+    s3_secret_key: SecretStr = Field(description="Secret key of the object store (every tier's unless it "
+                                                 "sets its own)")
     s3_secure: bool = Field(False, description="Talk TLS to the object stores")
-    hot_bucket: str = Field("recordings-hot", min_length=3, max_length=63,
-                            description="Bucket of recent recordings and media")
-    cold_endpoint: str | None = Field(None, description="host:port of the cold tier; the hot one's when unset")
-    cold_access_key: str | None = Field(None, description="Access key of the cold tier; the hot one's when unset")
-    cold_secret_key: SecretStr | None = Field(None,
-                                              description="Secret key of the cold tier; the hot one's when unset")
-    cold_bucket: str = Field("recordings-cold", min_length=3, max_length=63,
-                             description="Bucket that sessions move to after hot_days")
-    hot_days: int = Field(30, ge=0, le=36500, description="Days after its end that a session moves to cold")
+    tiers: list[TierSettings] = Field(
+        default_factory=_default_tiers, min_length=1, max_length=8,
+        description="The storage tiers in order, as JSON: recordings are written to the first, a session "
+                    "moves to each next one at its after_days; fields of a tier below. Example: "
+                    '[{"name":"hot","bucket":"recordings-hot"},{"name":"warm","bucket":"recordings-warm",'
+                    '"after_days":30},{"name":"cold","bucket":"recordings-cold","after_days":180}]')
+    hot_bucket: str | None = Field(None, min_length=3, max_length=63,
+                                   description="Deprecated: the first tier's bucket (tiers[0].bucket)")
+    cold_endpoint: str | None = Field(None, description="Deprecated: the second tier's endpoint "
+                                                        "(tiers[1].endpoint)")
+    cold_access_key: str | None = Field(None, description="Deprecated: the second tier's access key "
+                                                          "(tiers[1].access_key)")
+    cold_secret_key: SecretStr | None = Field(None, description="Deprecated: the second tier's secret key "
+                                                                "(tiers[1].secret_key)")
+    cold_bucket: str | None = Field(None, min_length=3, max_length=63,
+                                    description="Deprecated: the second tier's bucket (tiers[1].bucket)")
+    hot_days: int | None = Field(None, ge=0, le=36500,
+                                 description="Deprecated: days until a session moves to the second tier "
+                                             "(tiers[1].after_days)")
     retention_days: int = Field(365, ge=1, le=36500,
                                 description="Days after its end that a session is forgotten (unless on legal "
                                             "hold; a connection's policy may override it)")
-    hot_capacity_bytes: int = Field(0, ge=0, description="Capacity of the hot tier for the dashboard's "
-                                                         "'full in N days' (0: unknown)")
-    cold_capacity_bytes: int = Field(0, ge=0, description="Capacity of the cold tier (0: unknown)")
+    hot_capacity_bytes: int | None = Field(None, ge=0, description="Deprecated: the first tier's capacity "
+                                                                   "(tiers[0].capacity_bytes)")
+    cold_capacity_bytes: int | None = Field(None, ge=0, description="Deprecated: the second tier's capacity "
+                                                                    "(tiers[1].capacity_bytes)")
     tiering_interval_seconds: float = Field(3600.0, gt=0,
                                             description="How often the worker runs the storage lifecycle")
 
@@ -118,6 +175,55 @@ class Settings(BaseSettings):
                                        description="... or at this age, so a live session reaches the store soon")
     spool_dir: Path | None = Field(None, description="The recording spool; var_dir/spool when unset")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_legacy_tier_variables(cls, data: Any) -> Any:
+        """GUI_RECORDER_HOT_BUCKET and friends onto tiers[0]/[1], so existing deployments keep working.
+
+        They are removed from the input afterwards: ``tiers`` is the one truth, and a
+        child process (``settings_env``) gets only GUI_RECORDER_TIERS.
+        """
+        if not isinstance(data, dict):
+            return data
+        legacy = {k: data.pop(k) for k in list(data) if k in _LEGACY_TIER_FIELDS and data[k] not in (None, "")}
+        if not legacy:
+            return data
+        tiers = data.get("tiers")
+        if isinstance(tiers, str):
+            try:
+                tiers = json.loads(tiers)
+            except ValueError:
+                return data  # left for the field's own validation to refuse, with its message
+        tiers = [t.model_dump() if isinstance(t, TierSettings) else dict(t)
+                 for t in (tiers if tiers is not None else _default_tiers())]
+        for name, value in legacy.items():
+            index, field = _LEGACY_TIER_FIELDS[name]
+            if index >= len(tiers):
+                raise ValueError(f"{ENV_PREFIX}{name.upper()} is set but only {len(tiers)} tier(s) are "
+                                 f"configured: set {ENV_PREFIX}TIERS[{index}].{field} instead")
+            tiers[index][field] = value
+        data["tiers"] = tiers
+        return data
+
+    @model_validator(mode="after")
+    def _check_tiers(self) -> "Settings":
+        names = [t.name for t in self.tiers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"tier names must differ: {names}")
+        if "deleted" in names:
+            raise ValueError("'deleted' is what a forgotten session's tier reads: it cannot name a tier")
+        if self.tiers[0].after_days != 0:
+            raise ValueError(f"the first tier ({names[0]}) is where recordings are written: its after_days "
+                             "must be 0")
+        days = [t.after_days for t in self.tiers]
+        if any(a >= b for a, b in zip(days, days[1:])):
+            raise ValueError(f"tiers' after_days must increase from one tier to the next: {days}")
+        # Two tiers on one bucket would make a move (copy, verify, delete the source) delete the data.
+        places = [(t.endpoint or self.tiers[0].endpoint or self.s3_endpoint, t.bucket) for t in self.tiers]
+        if len(set(places)) != len(places):
+            raise ValueError(f"each tier needs its own bucket: {[f'{e}/{b}' for e, b in places]}")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.var_dir / 'gui-recorder.db').resolve()}"
@@ -133,6 +239,8 @@ def _default(field) -> str:
     value = field.get_default(call_default_factory=True)
     if isinstance(value, SecretStr):
         return "(secret)"
+    if isinstance(value, list) and all(isinstance(v, BaseModel) for v in value):  # tiers: as the JSON to set
+        return json.dumps([v.model_dump(exclude_defaults=True) for v in value], separators=(",", ":"))
     return "(unset)" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
@@ -147,13 +255,17 @@ def _bounds(field) -> str:
     return ", ".join(out)
 
 
+def _kind(field) -> str:
+    kind = str(field.annotation) if getattr(field.annotation, "__args__", None) else None
+    kind = kind or getattr(field.annotation, "__name__", None) or str(field.annotation)
+    return kind.replace("pathlib.", "").replace("pydantic.types.", "").replace("gui_recorder.settings.", "")
+
+
 def settings_table() -> list[dict[str, str]]:
     """Every setting: variable, type, default, bounds, description (what docs and the CLI print)."""
     rows = []
     for name, field in Settings.model_fields.items():
-        kind = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        kind = kind.replace("pathlib.", "").replace("pydantic.types.", "")
-        rows.append({"name": name, "variable": ENV_PREFIX + name.upper(), "type": kind,
+        rows.append({"name": name, "variable": ENV_PREFIX + name.upper(), "type": _kind(field),
                      "default": _default(field), "bounds": _bounds(field), "description": field.description or ""})
     return rows
 
@@ -167,5 +279,11 @@ def settings_markdown() -> str:
              "| variable | type | default | bounds | what it does |", "|---|---|---|---|---|"]
     for row in settings_table():
         cells = [f"`{row['variable']}`", row["type"], f"`{row['default']}`", row["bounds"], row["description"]]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Fields of a tier (`GUI_RECORDER_TIERS`)", "", TierSettings.__doc__.split("\n\n")[1]
+              .replace("\n    ", " ").strip(), "", "| field | type | default | bounds | what it does |",
+              "|---|---|---|---|---|"]
+    for name, field in TierSettings.model_fields.items():
+        cells = [f"`{name}`", _kind(field), f"`{_default(field)}`", _bounds(field), field.description or ""]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

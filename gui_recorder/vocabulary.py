@@ -75,3 +75,49 @@ class SessionStatus(enum.StrEnum):
 
 SESSION_STATUSES: tuple[str, ...] = tuple(s.value for s in SessionStatus)
 FINAL_STATUSES: tuple[str, ...] = tuple(s.value for s in SessionStatus if s is not SessionStatus.ACTIVE)
+
+
+class Protocol(enum.StrEnum):
+    """Remote-desktop protocols the gateway brokers (guacd plugins). Adding one: docs/architecture.md."""
+
+    RDP = "rdp"
+    VNC = "vnc"
+
+
+PROTOCOLS: tuple[str, ...] = tuple(p.value for p in Protocol)
+
+
+class JobKind(enum.StrEnum):
+    """Background work queued for every stored recording."""
+
+    RENDER = "render"  # video, thumbnails, poster
+    INDEX = "index"  # typed and screen text into the search index
+
+
+class Tier(enum.StrEnum):
+    """Where a session's objects are: the default tiers' names, and ``deleted``.
+
+    The tiers themselves are a setting (``Settings.tiers``, ordered; a third one is a
+    line of configuration): HOT and COLD are the names of the default two, and what
+    rows written before tiers were configurable hold. DELETED is not a tier but the
+    final state: the session was forgotten in every tier (``sessions.forget``).
+    """
+
+    HOT = "hot"  # the default first tier: where recordings and media are written
+    COLD = "cold"  # the default second tier: sessions older than its after_days
+    DELETED = "deleted"  # forgotten: no object left in any tier
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"  # leased by a worker; taken again when the lease lapses
+    DONE = "done"
+    FAILED = "failed"  # after the last attempt
+
+
+def vocabulary() -> dict[str, list[str]]:
+    """Every vocabulary as plain lists, for the web pages (``GET /api/vocabulary``)."""
+    return {"roles": list(ROLES), "capabilities": [c.value for c in Capability],
+            "session_statuses": list(SESSION_STATUSES), "final_statuses": list(FINAL_STATUSES),
+            "protocols": list(PROTOCOLS), "job_kinds": [k.value for k in JobKind],
+            "role_capabilities": {r.value: sorted(c.value for c in caps) for r, caps in ROLE_CAPABILITIES.items()}}

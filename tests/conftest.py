@@ -38,15 +38,20 @@ def pytest_configure(config):
     os.environ.setdefault("NO_AT_BRIDGE", "1")
 
 
+# Fixtures that start real components: whoever uses one is a `stack` test.
+REAL_COMPONENT_FIXTURES = {"stack", "postgres_url"}
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark by what a test really uses, so `-m "not stack"` is the fast unit layer and no test can forget.
 
     A test that needs the real components reaches the `stack` fixture (directly or through
-    `gateway`, `worker`...); one that drives Chromium reaches `browser`.
+    `gateway`, `worker`...) or starts one of its own (`postgres_url`: a real PostgreSQL 15);
+    one that drives Chromium reaches `browser`.
     """
     for item in items:
         used = set(getattr(item, "fixturenames", ()))
-        if "stack" in used:
+        if used & REAL_COMPONENT_FIXTURES:
             item.add_marker(pytest.mark.stack)
         if "browser" in used:
             item.add_marker(pytest.mark.browser)
@@ -136,90 +141,6 @@ def browser():
         )
         yield chromium
         chromium.close()
-
-
-async def drive_session(gateway, connection_id: str, text: str = "", seconds: float = 3.0,
-                        role: str = "vendor") -> str:
-    """A scripted browser: open the tunnel, echo frames, type ``text`` + Return, leave.
-
-    Returns the session id once its recording is complete in MinIO.
-    """
-    import asyncio
-    import time
-
-    import websockets
-
-    from gui_recorder.protocol import Parser, encode
-    from gui_recorder.text.keys import keystroke
-
-    with gateway.api(role) as api:
-        token = api.post(f"/api/connections/{connection_id}/tunnel-token").raise_for_status().json()["token"]
-    url = gateway.url.replace("http", "ws", 1) + f"api/tunnel?token={token}&width=1024&height=768&dpi=96"
-    async with websockets.connect(url, subprotocols=["guacamole"], max_size=None) as ws:
-        parser = Parser()
-        session_id = parser.feed_text(await ws.recv())[0][1]
-
-        async def pump():
-            async for message in ws:
-                for ins in parser.feed_text(message):
-                    if ins[0] == "sync":
-                        await ws.send(encode(("sync", ins[1])))
-
-        reader = asyncio.create_task(pump())
-        await asyncio.sleep(1.0)
-        for ch in text:
-            await ws.send(keystroke(ch))
-            await asyncio.sleep(0.03)
-        await asyncio.sleep(seconds)
-        await ws.send(encode(("disconnect",)))
-        reader.cancel()
-    with gateway.api("admin") as admin:
-        deadline = time.monotonic() + 60
-        while not admin.get(f"/api/sessions/{session_id}").json().get("recording_complete"):
-            assert time.monotonic() < deadline, "the recording did not complete"
-            await asyncio.sleep(0.2)
-    return session_id
-
-
-async def record_with_guacd(stack, directory: Path, name: str, text: str = "", seconds: float = 3.0,
-                            protocol: str = "vnc") -> Path:
-    """A recording written by real guacd itself (`recording-path`), as Guacamole deployments have."""
-    import asyncio
-
-    from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
-    from gui_recorder.text.keys import keystroke
-
-    target = stack.vnc if protocol == "vnc" else stack.rdp
-    params = {**target.guacd_parameters(), "recording-path": str(directory), "recording-name": name,
-              "create-recording-path": "true", "recording-include-keys": "true"}
-    conn = await open_guacd(stack.guacd.host, stack.guacd.port, ConnectionDefinition(protocol, params),
-                            ClientInfo(1024, 768))
-
-    async def pump():
-        while batch := await conn.read():
-            for ins in batch:
-                if ins[0] == "sync":
-                    await conn.send(("sync", ins[1]))
-
-    reader = asyncio.create_task(pump())
-    await asyncio.sleep(1.0)
-    for ch in text:
-        await conn.send_raw(keystroke(ch).encode())
-        await asyncio.sleep(0.03)
-    await asyncio.sleep(seconds)
-    reader.cancel()
-    await conn.close()
-    path = directory / name
-    # guacd finishes writing when its connection is torn down: wait for the size to settle.
-    size, stable = -1, 0
-    for _ in range(300):
-        now = path.stat().st_size if path.exists() else -1
-        stable = stable + 1 if now == size and now > 0 else 0
-        if stable >= 15:
-            break
-        size = now
-        await asyncio.sleep(0.1)
-    return path
 
 
 @pytest.fixture(scope="session")

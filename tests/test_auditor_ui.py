@@ -9,21 +9,9 @@ import secrets
 
 import numpy as np
 
-from conftest import drive_session, run_async, wait_for
-from test_gateway_browser import open_session
-
-
-def sign_in(browser, gateway, role: str, page_path: str = ""):
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.goto(gateway.url)
-    page.fill("#username", role)
-    page.fill("#password", gateway.accounts[role])
-    page.click("#login-submit")
-    page.wait_for_function("document.body?.dataset.view === 'connections'")
-    if page_path:
-        page.goto(gateway.url + page_path)
-    return context, page
+from conftest import run_async, wait_for
+from support.pages import open_session, signed_in
+from support.sessions import drive_session
 
 
 def letters(n: int) -> str:
@@ -39,7 +27,7 @@ def test_search_hit_opens_player_at_the_moment(gateway, worker, browser, artifac
                        timeout=180, what="the index")
         wait_for(lambda: auditor.get(f"/api/sessions/{session_id}/video-info").status_code == 200,
                  timeout=180, what="the video")
-    context, page = sign_in(browser, gateway, "auditor", "search.html")
+    context, page = signed_in(browser, gateway, "auditor", "search.html")
     page.fill("#q", phrase)
     page.click("#search-form button[type=submit]")
     result = page.locator(f"a.search-result[data-session-id='{session_id}']").first
@@ -101,7 +89,7 @@ def test_auditor_watches_live_and_terminates(gateway, browser, artifacts):
         live = wait_for(lambda: next((s for s in auditor.get("/api/sessions", params={"status": "active"}).json()
                                       if s["user"] == "vendor"), None), what="the live session")
     session_id = live["id"]
-    auditor_ctx, watcher = sign_in(browser, gateway, "auditor", "sessions.html")
+    auditor_ctx, watcher = signed_in(browser, gateway, "auditor", "sessions.html")
     watcher.wait_for_function("document.body?.dataset.view === 'sessions'")
     row = watcher.locator(f"tr[data-session-id='{session_id}']")
     assert "LIVE" in row.inner_text()
@@ -161,7 +149,7 @@ def test_vendor_is_refused_every_auditor_page_and_api(gateway, browser, artifact
                              ("GET", f"/api/sessions/{session_id}/text"), ("GET", f"/api/sessions/{session_id}/export"),
                              ("GET", "/api/ops/storage"), ("GET", "/api/audit/export")]:
             assert vendor.request(method, path).status_code == 403, path
-    context, page = sign_in(browser, gateway, "vendor")
+    context, page = signed_in(browser, gateway, "vendor")
     assert page.locator("#sessions-link").is_hidden(), "the reviewers' link needs session.view_all"
     page.goto(gateway.url + "sessions.html")
     page.wait_for_function("document.body?.dataset.view === 'sessions'")
@@ -181,12 +169,12 @@ def test_vendor_is_refused_every_auditor_page_and_api(gateway, browser, artifact
 
 def test_ops_dashboard_shows_the_bytes_in_minio(gateway, browser, minio_client, artifacts):
     run_async(drive_session(gateway, "demo-vnc", "echo ops\n", seconds=1))
-    context, page = sign_in(browser, gateway, "operator", "ops.html")
+    context, page = signed_in(browser, gateway, "operator", "ops.html")
     page.wait_for_function("document.body?.dataset.ready === 'true'", timeout=30_000)
     nav = page.locator("#nav a")  # an operator's capabilities: connection.use, session.view_own, ops.read
     assert [nav.nth(i).get_attribute("href") for i in range(nav.count())] == ["./", "sessions.html", "ops.html"]
     shown = int(page.locator("#hot-bytes").get_attribute("data-bytes"))
-    in_minio = sum(o.size for o in minio_client.list_objects(gateway.settings.hot_bucket, recursive=True))
+    in_minio = sum(o.size for o in minio_client.list_objects(gateway.settings.tiers[0].bucket, recursive=True))
     assert shown == in_minio
     assert page.locator("#coverage").inner_text().endswith("%")
     assert page.locator("#history-chart path").count() == 2
@@ -194,7 +182,7 @@ def test_ops_dashboard_shows_the_bytes_in_minio(gateway, browser, minio_client, 
     page.goto(gateway.url + "audit.html")
     page.locator("#not-allowed").wait_for()
     context.close()
-    context, page = sign_in(browser, gateway, "admin", "audit.html")
+    context, page = signed_in(browser, gateway, "admin", "audit.html")
     page.wait_for_function("document.body?.dataset.view === 'audit'")
     assert page.locator("#audit-body tr").count() > 0
     page.screenshot(path=str(artifacts / "ui-audit.png"))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import drive_session, run_async, wait_for
+from conftest import run_async, wait_for
+from support.pages import sign_in
+from support.sessions import drive_session
 
 COLLECT = """
 window.__cspViolations = [];
@@ -38,14 +40,10 @@ def test_pages_run_under_the_csp_without_violations(gateway, browser, played, ar
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Content Security" in m.text
             else None)
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.goto(gateway.url)
     response = page.request.get(gateway.url)
     assert "script-src 'self'" in response.headers["content-security-policy"]
     # Signing in runs the start page's scripts: if they were blocked, the form would never answer.
-    page.fill("#username", "admin")
-    page.fill("#password", gateway.accounts["admin"])
-    page.click("#login-submit")
-    page.locator("body[data-view='connections']").wait_for(timeout=15000)
+    sign_in(page, gateway, "admin")
     seen = {}
     for path in ("", "sessions.html", f"player.html?session={played}", "search.html?q=csp", "audit.html",
                  "ops.html", "docs"):

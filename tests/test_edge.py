@@ -10,6 +10,7 @@ uses. The sign-in throttle's clock is injected, never slept on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import threading
@@ -54,7 +55,9 @@ def hashes(monkeypatch) -> list[str]:
 @pytest.fixture
 def clock(gw) -> Monotonic:
     clock = Monotonic()
-    gw.app.state.login_throttle = throttle.from_settings(gw.settings, clock)
+    # Services is frozen: the test swaps in a copy whose throttle runs on the injected clock.
+    services = gw.app.state.services
+    gw.app.state.services = dataclasses.replace(services, login_throttle=throttle.from_settings(gw.settings, clock))
     return clock
 
 
@@ -87,13 +90,13 @@ async def test_an_account_is_locked_with_exponential_backoff_and_locked_tries_co
     clock.now += 16
     ok = await login(client, "vendor", gw.passwords["vendor"])
     assert ok.status_code == 200
-    assert gw.app.state.login_throttle.failures("vendor") == 0, "a success clears the account's failures"
+    assert gw.app.state.services.login_throttle.failures("vendor") == 0, "a success clears the account's failures"
     failed = (await (await gw.api("admin")).get("/api/audit", params={"action": "auth.login_failed"})).json()
     assert len(failed) == free + 5 and max(e["detail"]["failures"] for e in failed) == free + 5
 
 
 async def test_the_backoff_is_capped_and_failures_are_forgotten_after_the_window(gw, clock):
-    t, waits = gw.app.state.login_throttle, []
+    t, waits = gw.app.state.services.login_throttle, []
     while len(waits) < 15:  # a patient attacker: waits out every lock, fails again
         try:
             t.begin("auditor", None)
@@ -222,7 +225,9 @@ async def test_metrics_are_loopback_only_by_default(gw):
 
 async def test_metrics_need_the_bearer_token_when_one_is_set(gw):
     token = secrets.token_urlsafe(24)
-    gw.app.state.settings = gw.settings.model_copy(update={"metrics_token": gw.settings.secret_key.__class__(token)})
+    services = gw.app.state.services
+    gw.app.state.services = dataclasses.replace(services, settings=gw.settings.model_copy(
+        update={"metrics_token": gw.settings.secret_key.__class__(token)}))
     try:
         for addr in ("127.0.0.1", "192.0.2.10"):
             client = gw.client(addr)
@@ -231,7 +236,7 @@ async def test_metrics_need_the_bearer_token_when_one_is_set(gw):
             ok = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
             assert ok.status_code == 200 and "gr_active_sessions" in ok.text
     finally:
-        gw.app.state.settings = gw.settings
+        gw.app.state.services = services
 
 
 def test_prometheus_sends_the_bearer_token():
@@ -275,7 +280,7 @@ async def test_a_storage_failure_answers_generically_and_logs_the_detail(gw, cap
     body = resp.json()
     endpoint = gw.settings.s3_endpoint
     assert body["error"] == "StorageError" and "try again" in body["detail"] and "incident" in body["detail"]
-    assert endpoint not in resp.text and gw.settings.hot_bucket not in resp.text
+    assert endpoint not in resp.text and gw.settings.tiers[0].bucket not in resp.text
     incident = body["detail"].rsplit(" ", 1)[1]
     logged = [r.getMessage() for r in caplog.records if incident in r.getMessage()]
     assert logged and endpoint in logged[0], "the detail is in the log, under the incident number"

@@ -7,7 +7,7 @@ import io
 import json
 import zipfile
 
-from conftest import drive_session
+from support.sessions import drive_session
 
 
 async def test_review_and_evidence_bundle(gateway):

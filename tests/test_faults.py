@@ -28,13 +28,16 @@ import httpx
 import pytest
 import websockets
 from prometheus_client import generate_latest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
-from conftest import drive_session, wait_for
+from conftest import wait_for
+from support.clients import TunnelClient, tunnel_url
+from support.sessions import drive_session
 from gui_recorder.cli import settings_env
+from gui_recorder.gateway.health import PROBE_TIMEOUT_SECONDS
 from gui_recorder.db import Session
 from gui_recorder.db.models import Job
-from gui_recorder.protocol import Parser, encode, parse_all
+from gui_recorder.protocol import Parser, parse_all
 from gui_recorder.stack.checks import http_ok
 from gui_recorder.stack.process import free_port
 from gui_recorder.text.keys import keystroke
@@ -147,52 +150,6 @@ def tunnel_token(gateway, connection: str = "demo-vnc") -> str:
         return vendor.post(f"/api/connections/{connection}/tunnel-token").raise_for_status().json()["token"]
 
 
-def ws_url(base: str, token: str) -> str:
-    return base.replace("http", "ws", 1) + f"api/tunnel?token={token}&width=1024&height=768&dpi=96"
-
-
-class Browser:
-    """A scripted Guacamole client: echoes guacd's syncs like guacamole-common-js does."""
-
-    def __init__(self, ws):
-        self.ws = ws
-        self.parser = Parser()
-        self.seen: list = []
-        self.synced = asyncio.Event()
-        self.closed_at: float | None = None
-        self.session_id: str | None = None
-        self._task: asyncio.Task | None = None
-
-    @classmethod
-    async def open(cls, base: str, token: str) -> "Browser":
-        ws = await websockets.connect(ws_url(base, token), subprotocols=["guacamole"], max_size=None)
-        self = cls(ws)
-        self.session_id = self.parser.feed_text(await asyncio.wait_for(ws.recv(), 30))[0][1]
-        self._task = asyncio.create_task(self._pump())
-        return self
-
-    async def _pump(self) -> None:
-        try:
-            async for message in self.ws:
-                for ins in self.parser.feed_text(message):
-                    self.seen.append(ins)
-                    if ins[0] == "sync":
-                        self.synced.set()
-                        await self.ws.send(encode(("sync", ins[1])))
-        except websockets.ConnectionClosed:
-            pass
-        finally:
-            self.closed_at = time.time()
-
-    async def wait_closed(self, timeout: float = 30) -> None:
-        await asyncio.wait_for(asyncio.shield(self._task), timeout)
-
-    async def close(self) -> None:
-        await self.ws.close()
-        with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-            await asyncio.wait_for(self._task, 10)
-
-
 def session_row(gateway, session_id: str) -> dict:
     with gateway.api("admin") as admin:
         return admin.get(f"/api/sessions/{session_id}").raise_for_status().json()
@@ -212,7 +169,9 @@ def spool_bytes(session_dir: Path) -> bytes:
 def answers(url: str) -> bool:
     """Any HTTP answer (health is 503 while guacd is down, and the gateway is up all the same)."""
     try:
-        httpx.get(url, timeout=2)
+        # Longer than health's guacd probe (health.PROBE_TIMEOUT_SECONDS): against a guacd that never
+        # answers, health itself takes that long, and a shorter wait never sees the gateway up.
+        httpx.get(url, timeout=PROBE_TIMEOUT_SECONDS + 5)
         return True
     except httpx.HTTPError:
         return False
@@ -317,12 +276,10 @@ async def test_full_spool_ends_the_session_and_nothing_unrecorded_reaches_guacd(
     settings = derived_settings(gateway, tmp_path / "var", spool_dir=small_spool, guacd_port=tap.port)
     word = "spoolfull" + "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(5))
     with inprocess_gateway(settings) as (url, app):
-        browser = await Browser.open(url, tunnel_token(gateway))
+        browser = await TunnelClient.open(url, tunnel_token(gateway), keep=True)
         connection = len(tap.connections) - 1  # this session's guacd connection (probes come later)
         await asyncio.wait_for(browser.synced.wait(), 30)
-        for ch in f"echo {word}\n":
-            await browser.ws.send(keystroke(ch))
-            await asyncio.sleep(0.03)
+        await browser.type(f"echo {word}\n")
         filled = asyncio.create_task(asyncio.to_thread(fill, small_spool))
         sent = 0
         with contextlib.suppress(websockets.ConnectionClosed):
@@ -332,14 +289,14 @@ async def test_full_spool_ends_the_session_and_nothing_unrecorded_reaches_guacd(
                 await asyncio.sleep(0.02)
         await browser.wait_closed()
         filler = await filled
-        recordings = app.state.recordings
+        recordings = app.state.services.recordings
         failed_at, failure = recordings.last_recording_failure
         session_dir = small_spool / browser.session_id
         on_disk = spool_bytes(session_dir)  # what the spool holds at the failure: the evidence
         errors = [i for i in browser.seen if i[0] == "error"]
         assert errors and "could not be written" in errors[-1][1] and browser.ws.close_reason == str(0x0200)
         assert recordings.recording_failures == 1 and browser.session_id in failure
-        metrics = generate_latest(app.state.metrics).decode()
+        metrics = generate_latest(app.state.services.metrics).decode()
         assert "gr_recording_write_failures_total 1.0" in metrics
         health = httpx.get(url + "api/health").json()
         assert health["components"]["spool"]["recording_failures"] == 1
@@ -382,7 +339,7 @@ async def test_full_spool_ends_the_session_and_nothing_unrecorded_reaches_guacd(
 # -- 2. gateway killed with SIGKILL mid-session ------------------------------------
 
 async def test_gateway_sigkill_loses_no_forwarded_key_and_the_row_is_interrupted(gateway, gateway_process, tap):
-    browser = await Browser.open(gateway_process.url, tunnel_token(gateway))
+    browser = await TunnelClient.open(gateway_process.url, tunnel_token(gateway), keep=True)
     await asyncio.wait_for(browser.synced.wait(), 30)
     connection = len(tap.connections) - 1
     kill_after = 120  # key instructions seen by guacd (press + release)
@@ -420,7 +377,7 @@ async def test_gateway_sigkill_loses_no_forwarded_key_and_the_row_is_interrupted
     matched = common_prefix(reached, recorded)
     lost = len(reached) - matched
     assert lost == 0, f"{lost} keys reached guacd but are not in the recording"
-    with gateway.app.state.db.session() as s:
+    with gateway.app.state.services.db.session() as s:
         kinds = set(s.scalars(select(Job.kind).where(Job.session_id == browser.session_id)))
     assert kinds == {"render", "index"}, "an interrupted recording is rendered and indexed like any other"
     FIGURES["gateway_sigkill"] = {"keystrokes_sent": sent, "keys_reaching_guacd": len(reached),
@@ -429,8 +386,8 @@ async def test_gateway_sigkill_loses_no_forwarded_key_and_the_row_is_interrupted
 
 # -- 3. protocol limits and garbage: true status and reason -----------------------
 
-async def _session_then(gateway, base: str, send) -> tuple[Browser, dict]:
-    browser = await Browser.open(base, tunnel_token(gateway))
+async def _session_then(gateway, base: str, send) -> tuple[TunnelClient, dict]:
+    browser = await TunnelClient.open(base, tunnel_token(gateway), keep=True)
     await asyncio.wait_for(browser.synced.wait(), 30)
     await send(browser.ws)
     await browser.wait_closed()
@@ -473,12 +430,12 @@ async def test_a_session_that_never_got_a_byte_from_guacd_is_not_a_normal_end(ga
             health = httpx.get(url + "api/health", timeout=10)
             assert health.status_code == 503 and health.json()["status"] == "down"
             assert health.json()["components"]["guacd"]["status"] == "down"
-            async with websockets.connect(ws_url(url, tunnel_token(gateway)), subprotocols=["guacamole"]) as ws:
+            async with websockets.connect(tunnel_url(url, tunnel_token(gateway)), subprotocols=["guacamole"]) as ws:
                 first = Parser().feed_text(await asyncio.wait_for(ws.recv(), 30))[0]
                 assert first[0] == "error" and first[2] == str(0x0202)
     finally:
         silent.close()
-    with gateway.app.state.db.session() as s:
+    with gateway.app.state.services.db.session() as s:
         row = s.scalars(select(Session).order_by(Session.started_at.desc()).limit(1)).one()
     assert row.status == "refused" and "did not complete the handshake" in row.end_reason, row.end_reason
 
@@ -487,7 +444,7 @@ async def test_a_session_that_never_got_a_byte_from_guacd_is_not_a_normal_end(ga
 
 async def test_connect_disconnect_storm_leaves_no_live_row_no_open_spool_and_a_draining_uploader(gateway):
     total, concurrency = 240, 10
-    started = gateway.app.state.db.now()
+    started = gateway.app.state.services.db.now()
     with gateway.api("vendor") as vendor:
         tokens = [vendor.post("/api/connections/demo-vnc/tunnel-token").raise_for_status().json()["token"]
                   for _ in range(total)]
@@ -498,7 +455,7 @@ async def test_connect_disconnect_storm_leaves_no_live_row_no_open_spool_and_a_d
         step = ("before-first-message", "after-uuid", "mid-session", "dropped-mid-session")[i % 4]
         async with gate:
             try:
-                ws = await websockets.connect(ws_url(gateway.url, token), subprotocols=["guacamole"],
+                ws = await websockets.connect(tunnel_url(gateway.url, token), subprotocols=["guacamole"],
                                               max_size=None, open_timeout=30)
                 if step == "before-first-message":
                     ws.transport.abort()  # gone before the tunnel's first send_text
@@ -520,7 +477,7 @@ async def test_connect_disconnect_storm_leaves_no_live_row_no_open_spool_and_a_d
     t0 = time.monotonic()
     await asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)))
     storm_seconds = time.monotonic() - t0
-    db = gateway.app.state.db
+    db = gateway.app.state.services.db
 
     def rows():
         with db.session() as s:
@@ -534,7 +491,7 @@ async def test_connect_disconnect_storm_leaves_no_live_row_no_open_spool_and_a_d
     assert {r.status for r in storm} <= set(FINAL_STATUSES)
     assert all(r.end_reason and r.ended_at for r in storm)
     assert not [r for r in storm if r.end_reason.startswith("the gateway failed")], "no exception path"
-    recordings = gateway.app.state.recordings
+    recordings = gateway.app.state.services.recordings
     ids = {r.id for r in storm}
     wait_for(lambda: not (ids & recordings.live), timeout=30, interval=0.2, what="no live spool writer")
     spool_root = str(recordings.spool.root.resolve())
@@ -552,5 +509,9 @@ async def test_connect_disconnect_storm_leaves_no_live_row_no_open_spool_and_a_d
     by_status: dict[str, int] = {}
     for r in storm:
         by_status[r.status] = by_status.get(r.status, 0) + 1
+    # The storm's hundreds of short recordings would occupy the shared worker for many minutes: rendering
+    # them is not what this test measures (test_video_pipeline does), so their queued jobs are dropped.
+    with db.session() as s:
+        s.execute(delete(Job).where(Job.session_id.in_(ids), Job.state == "queued"))
     FIGURES["storm"] = {"sessions": total, "concurrency": concurrency, "seconds": round(storm_seconds, 1),
                         "client_outcomes": outcomes, "rows_by_status": by_status}

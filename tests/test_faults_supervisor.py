@@ -8,7 +8,6 @@ failed with 514), then the worker, then `gui-recorder dev` itself.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -18,10 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-import websockets
 
 from conftest import wait_for
-from gui_recorder.protocol import Parser, encode
+from support.clients import TunnelClient
 from gui_recorder.stack.checks import http_ok, port_free
 from gui_recorder.stack.process import free_port, session_members
 
@@ -84,22 +82,15 @@ def dev(tmp_path_factory):
         log.close()
 
 
-async def open_session(dev: Dev, connection_id: str = "demo-vnc"):
+async def open_session(dev: Dev, connection_id: str = "demo-vnc") -> TunnelClient:
     """A tunnel through the dev gateway, up to guacd's first frame (a `sync`)."""
-    url = dev.url.replace("http", "ws", 1) + f"api/tunnel?token={dev.token(connection_id)}&width=1024&height=768"
-    ws = await websockets.connect(url, subprotocols=["guacamole"], max_size=None)
-    parser = Parser()
+    client = await TunnelClient.open(dev.url, dev.token(connection_id), timeout=20)
     try:
-        async with asyncio.timeout(20):
-            while True:
-                for ins in parser.feed_text(await ws.recv()):
-                    assert ins[0] != "error", f"guacd refused the session: {list(ins)}"
-                    if ins[0] == "sync":
-                        await ws.send(encode(("sync", ins[1])))
-                        return ws
+        await client.first_frame(20)
     except BaseException:
-        await ws.close()
+        await client.close()
         raise
+    return client
 
 
 async def test_guacd_killed_is_restarted_and_a_new_session_works(dev):
@@ -121,10 +112,8 @@ async def test_guacd_killed_is_restarted_and_a_new_session_works(dev):
     assert not [p for p in children if alive(p)], "guacd's connection processes survived its restart"
 
     # The old session ends (its guacd child is gone) ...
-    async with asyncio.timeout(20):
-        with pytest.raises(websockets.ConnectionClosed):
-            while True:
-                await live.recv()
+    await live.wait_closed(20)
+    assert live.closed_at is not None
     # ... and a new one reaches the desktop through the restarted guacd, on the same port.
     fresh = await open_session(dev)
     await fresh.close()

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from conftest import drive_session, wait_for
+from conftest import wait_for
+from support.sessions import drive_session
 from gui_recorder.errors import ConflictError
 from gui_recorder.index import SearchIndex, SessionMeta
 from gui_recorder.settings import Settings
-from gui_recorder.storage import cold_store, hot_store
+from gui_recorder.storage import tier_stores
 from gui_recorder.storage.tiering import Tiering
 from gui_recorder.text.items import ScreenText, TypedLine
 from gui_recorder.db import jobs
@@ -37,20 +38,20 @@ def _word(prefix: str) -> str:
 
 
 def _tiering_at(gateway, days: float) -> Tiering:
-    settings, real_now = gateway.settings, gateway.app.state.db.now
-    return Tiering(hot_store(settings), cold_store(settings), clock=lambda: real_now() + timedelta(days=days))
+    settings, real_now = gateway.settings, gateway.app.state.services.db.now
+    return Tiering(tier_stores(settings), clock=lambda: real_now() + timedelta(days=days))
 
 
 def _objects(minio_client, settings, session_id: str) -> dict[str, list[str]]:
     return {bucket: [o.object_name for o in minio_client.list_objects(bucket, prefix=f"sessions/{session_id}/",
                                                                      recursive=True)]
-            for bucket in (settings.hot_bucket, settings.cold_bucket)}
+            for bucket in (settings.tiers[0].bucket, settings.tiers[1].bucket)}
 
 
 async def _recorded_and_processed(gateway, word: str) -> str:
     """A real session whose video is rendered and whose typed and screen text are indexed."""
     session_id = await drive_session(gateway, "demo-vnc", f"echo {word}\n", seconds=2)
-    db = gateway.app.state.db
+    db = gateway.app.state.services.db
 
     def processed():
         states = [getattr(jobs.job_state(db, kind, session_id), "state", None) for kind in jobs.KINDS]
@@ -73,7 +74,7 @@ def _assert_forgotten(client, minio_client, settings, session_id: str, word: str
     assert text.status_code in (404, 410) or text.json()["count"] == 0, text.text
     for path in SESSION_MEDIA:
         assert client.get(f"/api/sessions/{session_id}/{path}").status_code in (404, 410), path
-    assert _objects(minio_client, settings, session_id) == {settings.hot_bucket: [], settings.cold_bucket: []}
+    assert _objects(minio_client, settings, session_id) == {settings.tiers[0].bucket: [], settings.tiers[1].bucket: []}
     row = client.get(f"/api/sessions/{session_id}").raise_for_status().json()
     assert row["tier"] == "deleted"
     assert not {"manifest", "segments"} & set(row["recording"]) and row["video"] == {}, "no keys left on the row"
@@ -83,38 +84,22 @@ def _assert_forgotten(client, minio_client, settings, session_id: str, word: str
 async def test_both_buckets_exist_and_live_text_logs_no_storage_traceback(gateway, worker, minio_client):
     """Issue 10: the worker logged a NoSuchBucket traceback per look of live text into a cold bucket
     that did not exist yet. Both start-ups create both buckets; a live session indexes quietly."""
-    import websockets
-
-    from gui_recorder.protocol import Parser, encode
-    from gui_recorder.text.keys import keystroke
+    from support.clients import TunnelClient
 
     settings = gateway.settings
-    assert minio_client.bucket_exists(settings.hot_bucket) and minio_client.bucket_exists(settings.cold_bucket)
+    assert minio_client.bucket_exists(settings.tiers[0].bucket) and minio_client.bucket_exists(settings.tiers[1].bucket)
     word = _word("quiet")
     with gateway.api("vendor") as vendor:
         token = vendor.post("/api/connections/demo-vnc/tunnel-token").raise_for_status().json()["token"]
-    url = gateway.url.replace("http", "ws", 1) + f"api/tunnel?token={token}&width=1024&height=768&dpi=96"
-    async with websockets.connect(url, subprotocols=["guacamole"], max_size=None) as ws:
-        parser = Parser()
-        sid = parser.feed_text(await ws.recv())[0][1]
-
-        async def pump():
-            async for message in ws:
-                for ins in parser.feed_text(message):
-                    if ins[0] == "sync":
-                        await ws.send(encode(("sync", ins[1])))
-
-        reader = asyncio.create_task(pump())
-        for ch in f"echo {word}\n":
-            await ws.send(keystroke(ch))
-            await asyncio.sleep(0.03)
+    async with await TunnelClient.open(gateway.url, token) as client:
+        sid = client.session_id
+        await client.type(f"echo {word}\n")
         with gateway.api("auditor") as auditor:
             def live_indexed():
                 return "typed" in _search_sources(auditor, word, sid)
             await asyncio.to_thread(wait_for, live_indexed, 90, 1, "the live text pass")
             assert auditor.get(f"/api/sessions/{sid}").json()["status"] == "active", "indexed while live"
-        await ws.send(encode(("disconnect",)))
-        reader.cancel()
+        await client.disconnect()
     log = (Path(settings.var_dir) / "worker.log").read_text(errors="replace")
     assert "NoSuchBucket" not in log and "there is no bucket" not in log
     assert "Traceback" not in log, log[-3000:]
@@ -127,7 +112,7 @@ async def test_expired_session_is_forgotten_in_every_tier_and_the_index_unless_h
     # One after the other: both type into the same demo desktop.
     gone = await _recorded_and_processed(gateway, gone_word)
     held = await _recorded_and_processed(gateway, held_word)
-    db, settings, index = gateway.app.state.db, gateway.settings, gateway.app.state.search_index
+    db, settings, index = gateway.app.state.services.db, gateway.settings, gateway.app.state.services.search_index
     with gateway.api("admin") as admin:
         for sid, word in ((gone, gone_word), (held, held_word)):
             assert _search_sources(admin, word, sid) == {"typed", "screen"}, "indexed before expiry"
@@ -135,11 +120,11 @@ async def test_expired_session_is_forgotten_in_every_tier_and_the_index_unless_h
         held_recording = admin.get(f"/api/sessions/{held}/recording").content
         admin.put(f"/api/sessions/{held}/legal-hold", json={"hold": True, "reason": "case 7"}).raise_for_status()
         # First to cold (the objects then live in the other bucket), then past retention.
-        report = await asyncio.to_thread(run_lifecycle, db, _tiering_at(gateway, 40), settings.hot_days,
+        report = await asyncio.to_thread(run_lifecycle, db, _tiering_at(gateway, 40),
                                          settings.retention_days, index, {gone, held})
         assert sorted(report.moved) == sorted([gone, held])
-        assert _objects(minio_client, settings, gone)[settings.cold_bucket], "moved, not lost"
-        report = await asyncio.to_thread(run_lifecycle, db, _tiering_at(gateway, 400), settings.hot_days,
+        assert _objects(minio_client, settings, gone)[settings.tiers[1].bucket], "moved, not lost"
+        report = await asyncio.to_thread(run_lifecycle, db, _tiering_at(gateway, 400),
                                          settings.retention_days, index, {gone, held})
         assert report.deleted == [gone] and report.held == [held] and not report.failed
 
@@ -173,18 +158,18 @@ async def test_admin_delete_is_audited_refused_under_hold_and_forgets(gateway, w
         refused = admin.delete(f"/api/sessions/{sid}", params={"reason": "vendor asked"})
         assert refused.status_code == 409 and "legal hold" in refused.json()["detail"]
         assert _search_sources(admin, word, sid) == {"typed", "screen"}, "nothing was deleted"
-        assert _objects(minio_client, settings, sid)[settings.hot_bucket]
+        assert _objects(minio_client, settings, sid)[settings.tiers[0].bucket]
 
         admin.put(f"/api/sessions/{sid}/legal-hold", json={"hold": False, "reason": "case closed"}).raise_for_status()
         # A spool that still holds the session (upload pending): the uploader would write it back.
         # A directory of this test's own stands for it, so the gateway's real uploader never sees it.
         pending = tmp_path / sid
         pending.mkdir()
-        state = gateway.app.state
+        state = gateway.app.state.services
         with pytest.raises(ConflictError, match="still being uploaded"):
             forget_session(state.db, state.tiering, state.search_index, sid, by="admin", reason="x",
                            spool_root=tmp_path)
-        assert _objects(minio_client, settings, sid)[settings.hot_bucket], "nothing was deleted"
+        assert _objects(minio_client, settings, sid)[settings.tiers[0].bucket], "nothing was deleted"
         pending.rmdir()
         done = admin.delete(f"/api/sessions/{sid}", params={"reason": "GDPR request 12"})
         assert done.status_code == 200, done.text
@@ -214,7 +199,8 @@ async def test_a_live_session_is_not_deleted(gateway, minio_client):
         assert refused.status_code == 409 and "still live" in refused.json()["detail"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# PostgreSQL is reached through getfixturevalue, which the auto-marker cannot see: marked here.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.stack)])
 def index(request, tmp_path):
     if request.param == "sqlite":
         idx = SearchIndex.from_settings(Settings(var_dir=tmp_path, secret_key="k" * 32, s3_secret_key="s" * 12))

@@ -57,7 +57,7 @@ class Gateway:
 
     @property
     def db(self) -> Database:
-        return self.app.state.db
+        return self.app.state.services.db
 
     def client(self, addr: str = "192.0.2.10") -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app, client=(addr, 40000))
@@ -240,13 +240,13 @@ async def test_first_run_seeds_one_admin_and_needs_its_password(tmp_path):
             pass
     settings = make_settings(tmp_path / "b", admin_username="root", admin_password="first-admin-pass")
     async with running(settings, clock) as app:
-        assert accounts.authenticate(app.state.db, "root", "first-admin-pass").role == "admin"
+        assert accounts.authenticate(app.state.services.db, "root", "first-admin-pass").role == "admin"
     # A restart with another configured password does not reset an existing admin.
     settings = settings.model_copy(update={"admin_password": settings.admin_password.__class__("second-admin-pass")})
     async with running(settings, clock) as app:
-        assert accounts.authenticate(app.state.db, "root", "first-admin-pass").role == "admin"
+        assert accounts.authenticate(app.state.services.db, "root", "first-admin-pass").role == "admin"
         with pytest.raises(AuthError):
-            accounts.authenticate(app.state.db, "root", "second-admin-pass")
+            accounts.authenticate(app.state.services.db, "root", "second-admin-pass")
 
 
 # -- roles and grants ---------------------------------------------------------------------

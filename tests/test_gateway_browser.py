@@ -13,6 +13,8 @@ import time
 import pytest
 
 from gui_recorder.protocol import parse_all
+from support.keys import pressed_text
+from support.pages import open_session, signed_in
 
 SESSION_FIELDS = {"id", "user", "connection", "protocol", "client_addr", "started_at", "ended_at",
                   "bytes_to_client", "bytes_from_client", "end_reason", "recording", "status"}
@@ -32,33 +34,6 @@ def wait_recorded(api, session_id: str, timeout: float = 60) -> dict:
             return row
         assert time.monotonic() < deadline, f"session not recorded in time: {row}"
         time.sleep(0.3)
-
-
-def typed_text(instructions) -> str:
-    """Printable characters of the recorded key presses, in order."""
-    out = []
-    for ins in instructions:
-        if ins[0] == "key" and len(ins) == 4 and ins[2] == "1":
-            keysym = int(ins[1])
-            if 0x20 <= keysym <= 0x7E:
-                out.append(chr(keysym))
-            elif keysym == 0xFF0D:
-                out.append("\n")
-    return "".join(out)
-
-
-def open_session(browser, gateway, connection_id: str, role: str = "vendor"):
-    context = browser.new_context(bypass_csp=True, viewport={"width": 1100, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(gateway.url)
-    page.fill("#username", role)
-    page.fill("#password", gateway.accounts[role])
-    page.click("#login-submit")
-    page.click(f"a.connection[data-connection-id='{connection_id}']")
-    page.wait_for_function("document.body?.dataset.state === 'connected'", timeout=30_000)
-    return context, page, errors
 
 
 @pytest.mark.parametrize("connection_id", ["demo-vnc", "demo-rdp"])
@@ -90,7 +65,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
         recording = admin.get(f"/api/sessions/{row['id']}/recording").raise_for_status().content
 
     # The manifest and every segment in MinIO, checked against their SHA-256.
-    bucket = gateway.settings.hot_bucket
+    bucket = gateway.settings.tiers[0].bucket
     manifest_obj = minio_client.get_object(bucket, f"sessions/{row['id']}/manifest.json")
     import json
 
@@ -104,7 +79,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
     assert joined == recording, "the API serves exactly the stored segments, in order"
 
     instructions = parse_all(recording)
-    assert f"echo {phrase}\n" in typed_text(instructions)
+    assert f"echo {phrase}\n" in pressed_text(instructions)
     assert instructions[-1][0] == "sync"
     assert any(i[0] == "img" for i in instructions) and any(i[0] == "mouse" for i in instructions)
     syncs = [int(i[1]) for i in instructions if i[0] == "sync"]
@@ -112,13 +87,7 @@ def test_vendor_session_is_recorded_and_plays_in_guacamole_player(
     duration_ms = syncs[-1] - syncs[0]
 
     # Guacamole's own player (guacamole-common-js 1.6.0) plays it to the end.
-    context = browser.new_context(bypass_csp=True)
-    page = context.new_page()
-    page.goto(gateway.url)
-    page.fill("#username", "auditor")
-    page.fill("#password", gateway.accounts["auditor"])
-    page.click("#login-submit")
-    page.wait_for_function("document.body?.dataset.view === 'connections'")
+    context, page = signed_in(browser, gateway, "auditor")
     page.add_script_tag(url="vendor/guacamole-common.js")
     played = page.evaluate(
         """async (id) => {

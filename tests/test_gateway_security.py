@@ -208,7 +208,7 @@ def test_secret_parameters_are_sealed_write_only_and_reach_guacd(gateway):
         view = kept.json()
         assert view["secret_parameters"] == sorted(secrets_given) and view["has_password"] and view["has_username"]
         assert "username" not in view and "gateway-password" not in view["parameters"]
-        row = registry.get_connection(gateway.app.state.db, "sealed-rdp")
+        row = registry.get_connection(gateway.app.state.services.db, "sealed-rdp")
         params = registry.definition_for(row, gateway.settings, ClientPolicy()).parameters
         assert all(params[k] == v for k, v in secrets_given.items()), "only guacd gets them back"
         # The RDP gateway host changes: its sealed password does not follow it.
@@ -235,7 +235,7 @@ async def test_missing_unknown_reused_expired_and_foreign_tokens_never_reach_gua
     assert (await refused(gateway, "not-a-token"))[1] == 0x0301
     with gateway.api("vendor") as vendor:
         token = tunnel_token(vendor, "demo-vnc")
-        db = gateway.app.state.db
+        db = gateway.app.state.services.db
         real_now = db.now
         db.now = lambda: real_now() + timedelta(seconds=61)  # the injected clock moves past the 60 s
         try:
@@ -307,7 +307,7 @@ async def test_session_ends_when_its_recording_cannot_be_written(gateway):
             seen += parser.feed_text(await asyncio.wait_for(ws.recv(), 20))
         # Fault injection: the spool's segment file now fails every write with ENOSPC,
         # exactly as a full disk does (/dev/full); the real disk cannot be filled safely.
-        spool = gateway.app.state.active[session_id].recorder.spool
+        spool = gateway.app.state.services.active[session_id].recorder.spool
         spool._file.close()
         full = open("/dev/full", "wb", buffering=0)
         spool._file = full

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from conftest import record_with_guacd
+from support.sessions import record_with_guacd
 from gui_recorder.cli import settings_env
 from gui_recorder.protocol import parse_all
 

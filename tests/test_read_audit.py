@@ -27,7 +27,7 @@ from gui_recorder.sessions import rows
 from gui_recorder.gateway.app import create_app
 from gui_recorder.storage.keys import manifest_key, media_key, segment_key
 from gui_recorder.settings import Settings
-from gui_recorder.storage import hot_store
+from gui_recorder.storage import write_store
 
 pytestmark = pytest.mark.stack
 WINDOW = 300
@@ -66,8 +66,8 @@ async def gw(stack, tmp_path_factory):
     app = create_app(settings, clock)
     async with app.router.lifespan_context(app):
         for name in USERS:
-            accounts.ensure_user(app.state.db, name, passwords[name], name)
-        registry.ensure_connection(app.state.db, settings, registry.ConnectionIn(
+            accounts.ensure_user(app.state.services.db, name, passwords[name], name)
+        registry.ensure_connection(app.state.services.db, settings, registry.ConnectionIn(
             id="audited", name="Audited", protocol="vnc", host="10.8.8.8", port=5900, allowed_roles=["vendor"]))
         transport = httpx.ASGITransport(app=app, client=("198.51.100.33", 41000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
@@ -77,13 +77,13 @@ async def gw(stack, tmp_path_factory):
                 assert resp.status_code == 200, resp.text
                 tokens[name] = {"Authorization": f"Bearer {resp.json()['token']}"}
             client.cookies.clear()
-            yield app, client, tokens, clock, hot_store(settings)
+            yield app, client, tokens, clock, write_store(settings)
 
 
 def new_session(gw) -> str:
     """An ended session of the vendor, with its recording uploaded and its media rendered."""
     app, _, _, _, store = gw
-    db = app.state.db
+    db = app.state.services.db
     with db.session() as s:
         vendor = s.scalar(select(User).where(User.username == "vendor"))
     row = rows.create_session(db, vendor, registry.get_connection(db, "audited"), "203.0.113.1", None)
@@ -103,7 +103,7 @@ def new_session(gw) -> str:
 
 
 def events(gw, sid: str | None, action: str, username: str = "auditor") -> list[dict]:
-    return [e for e in audit.list_events(gw[0].state.db, action, username, None, 10_000) if e["target"] == sid]
+    return [e for e in audit.list_events(gw[0].state.services.db, action, username, None, 10_000) if e["target"] == sid]
 
 
 async def test_every_read_of_a_session_leaves_its_event(gw):
@@ -175,7 +175,7 @@ async def test_refused_reads_serve_nothing_and_leave_no_read_event(gw):
     for suffix in ("/video", "/recording", "/text", "/export", "/poster"):
         resp = await client.get(f"/api/sessions/{sid}{suffix}", headers=tokens["vendor"])
         assert resp.status_code == 403 and resp.json()["error"] == "ForbiddenError", suffix
-    assert [e["action"] for e in audit.list_events(gw[0].state.db, None, "vendor", None, 1000)
+    assert [e["action"] for e in audit.list_events(gw[0].state.services.db, None, "vendor", None, 1000)
             if e["target"] == sid] == []
     # Its own row the vendor sees, and that read is on the trail too.
     assert (await client.get(f"/api/sessions/{sid}", headers=tokens["vendor"])).status_code == 200
@@ -188,7 +188,7 @@ async def test_a_read_whose_event_cannot_be_written_is_refused(gw):
     app, client, tokens, clock, _ = gw
     sid = new_session(gw)
     clock.advance(WINDOW)  # nothing of this viewer is folded
-    db = app.state.db
+    db = app.state.services.db
     with db.engine.begin() as conn:  # a real failure of the audit write: its table is gone
         conn.execute(text("ALTER TABLE audit_events RENAME TO audit_events_away"))
     try:

@@ -11,11 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
 from gui_recorder.protocol import Instruction, encode
 from gui_recorder.render import Display, apply, iter_frames, probe_recording, render_recording
-from gui_recorder.text.keys import keystroke
 from gui_recorder.render.layers import transfer
+from support.sessions import open_recorded, wait_written
 
 
 def png(image: np.ndarray) -> str:
@@ -89,30 +88,16 @@ def screenshot(display: str) -> np.ndarray:
 
 
 async def record_and_snap(stack, tmp_path, protocol: str, text: str) -> tuple:
-    target = stack.vnc if protocol == "vnc" else stack.rdp
-    params = {**target.guacd_parameters(), "recording-path": str(tmp_path), "recording-name": protocol,
-              "create-recording-path": "true", "recording-include-keys": "true"}
-    conn = await open_guacd(stack.guacd.host, stack.guacd.port, ConnectionDefinition(protocol, params),
-                            ClientInfo(1024, 768))
-
-    async def pump():
-        while batch := await conn.read():
-            for ins in batch:
-                if ins[0] == "sync":
-                    await conn.send(("sync", ins[1]))
-
-    reader = asyncio.create_task(pump())
-    await asyncio.sleep(1.5)
-    for ch in text:
-        await conn.send_raw(keystroke(ch).encode())
-        await asyncio.sleep(0.03)
-    await asyncio.sleep(2.5)  # let the screen settle, then look at it
-    shot = await asyncio.to_thread(screenshot, target.display)
-    await asyncio.sleep(1.0)
-    reader.cancel()
-    await conn.close()
-    await asyncio.sleep(1.0)
-    return tmp_path / protocol, shot
+    client = await open_recorded(stack, tmp_path, protocol, protocol)
+    try:
+        await asyncio.sleep(1.5)
+        await client.type(text)
+        await asyncio.sleep(2.5)  # let the screen settle, then look at it
+        shot = await asyncio.to_thread(screenshot, getattr(stack, protocol).display)
+        await asyncio.sleep(1.0)
+    finally:
+        await client.close()
+    return await wait_written(tmp_path / protocol), shot
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -36,6 +36,7 @@ CONN = "/api/admin/connections"
 # The table this build promises: (method, path) -> what the route needs.
 EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/health"): PUBLIC,
+    ("GET", "/api/vocabulary"): PUBLIC,
     ("GET", "/api/health/details"): C.OPS_READ,
     ("GET", "/docs"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
@@ -180,7 +181,7 @@ async def matrix(tmp_path_factory):
     clock_now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
     app = create_app(settings, lambda: clock_now)
     async with app.router.lifespan_context(app):
-        db: Database = app.state.db
+        db: Database = app.state.services.db
         for name in USERS:
             accounts.ensure_user(db, name, passwords[name], "vendor" if name == "ghost" else name)
         with db.session() as s:
@@ -207,7 +208,7 @@ async def matrix(tmp_path_factory):
 async def test_matrix(matrix, method, path):
     app, client, tokens, session_id = matrix
     # A cell may have deleted the connection (admin DELETE): every cell starts from the same state.
-    registry.ensure_connection(app.state.db, app.state.settings, CONNECTION)
+    registry.ensure_connection(app.state.services.db, app.state.services.settings, CONNECTION)
     url = path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id)
     need = EXPECTED[(method, path)]
     anonymous = await client.request(method, url)
@@ -238,7 +239,7 @@ async def test_me_returns_the_capabilities_the_pages_build_on(matrix):
 
 async def test_vendors_see_their_own_rows_and_nobody_elses(matrix):
     app, client, tokens, session_id = matrix
-    db = app.state.db
+    db = app.state.services.db
     from sqlalchemy import select
 
     with db.session() as s:
@@ -266,7 +267,7 @@ async def test_view_window_folds_repeats_and_never_serves_a_read_unrecorded():
     import asyncio
 
     from gui_recorder.errors import DatabaseError
-    from gui_recorder.gateway.access import ViewWindow
+    from gui_recorder.gateway.view_window import ViewWindow
 
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     written: list[str] = []

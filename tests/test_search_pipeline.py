@@ -7,7 +7,8 @@ import secrets
 import subprocess
 import sys
 
-from conftest import drive_session, wait_for
+from conftest import wait_for
+from support.sessions import drive_session
 from gui_recorder.cli import settings_env
 
 

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import pytest
 
-from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd
 from gui_recorder.protocol import Instruction
-
-RETURN, BACKSPACE = 0xFF0D, 0xFF08
+from support.clients import GuacdClient
+from support.keys import RETURN
+from support.sessions import open_recorded
 POINTER = (300, 150)  # over the xterm (80x24 at +0+0): X focus follows the pointer, no window manager
 
 # The Tk window: title, labels, buttons, a checkbox, in the default proportional
@@ -80,44 +80,6 @@ class Session:
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-class Client:
-    """A minimal Guacamole client: echoes every sync (guacd paces frames on it)."""
-
-    def __init__(self, conn):
-        self.conn = conn
-        self.last_sync: int | None = None
-        self.synced = asyncio.Event()
-        self.task = asyncio.create_task(self._pump())
-
-    async def _pump(self) -> None:
-        while True:
-            batch = await self.conn.read()
-            if not batch:
-                return
-            for ins in batch:
-                if ins[0] == "sync":
-                    self.last_sync = int(ins[1])
-                    await self.conn.send(Instruction("sync", ins[1]))
-                    self.synced.set()
-                elif ins[0] == "error":
-                    raise RuntimeError(f"guacd error: {ins}")
-
-    async def next_sync(self, timeout: float = 10) -> int:
-        self.synced.clear()
-        await asyncio.wait_for(self.synced.wait(), timeout)
-        return self.last_sync
-
-    async def tap(self, keysym: int, pause: float = 0.012) -> None:
-        await self.conn.send(Instruction("key", keysym, 1))
-        await asyncio.sleep(pause)
-        await self.conn.send(Instruction("key", keysym, 0))
-        await asyncio.sleep(pause)
-
-    async def type(self, text: str) -> None:
-        for char in text:
-            await self.tap(BACKSPACE if char == "\b" else ord(char))
-
-
 async def record_session(stack, directory: Path, phrases: list[str], *, idle_s: float = 2.0,
                          extra_idle_s: float = 0.0, commands: tuple[str, ...] = (), protocol: str = "vnc") -> Session:
     """Type ``phrases`` (``\\b`` is BackSpace) as ``echo`` commands and show the Tk window.
@@ -127,12 +89,9 @@ async def record_session(stack, directory: Path, phrases: list[str], *, idle_s: 
     """
     directory.mkdir(parents=True, exist_ok=True)
     target = getattr(stack, protocol)
-    params = {**target.guacd_parameters(), "recording-path": str(directory), "recording-name": "x",
-              "create-recording-path": "true", "recording-include-keys": "true"}
-    conn = await open_guacd(stack.guacd.host, stack.guacd.port, ConnectionDefinition(protocol, params),
-                            ClientInfo(1024, 768))
+    client = await open_recorded(stack, directory, "x", protocol)
+    conn = client.conn
     session = Session(directory / "x")
-    client = Client(conn)
     tk = None
     try:
         await client.next_sync(30)
@@ -168,8 +127,7 @@ async def record_session(stack, directory: Path, phrases: list[str], *, idle_s: 
             tk.terminate()
             tk.wait(5)
             tk.stdout.close()
-        client.task.cancel()
-        await conn.close()
+        await client.close()
     # guacd closes the file when the connection ends.
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not session.recording.exists():
@@ -178,7 +136,7 @@ async def record_session(stack, directory: Path, phrases: list[str], *, idle_s: 
     return session
 
 
-async def _type_line(client: Client, session: Session, phrase: str, idle_s: float) -> None:
+async def _type_line(client: GuacdClient, session: Session, phrase: str, idle_s: float) -> None:
     began = client.last_sync
     await client.type(f"echo {phrase}")
     await client.tap(RETURN)

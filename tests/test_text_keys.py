@@ -6,9 +6,7 @@ import pytest
 
 from gui_recorder.protocol import Instruction, encode, parse_all
 from gui_recorder.text.keys import KeyDecoder, TypedLine, decode_keys, keysym_char
-
-SHIFT, CTRL, ALT, SUPER, CAPS = 0xFFE1, 0xFFE3, 0xFFE9, 0xFFEB, 0xFFE5
-RETURN, KP_ENTER, BACKSPACE = 0xFF0D, 0xFF8D, 0xFF08
+from support.keys import ALT, BACKSPACE, CAPS_LOCK as CAPS, CTRL, KP_ENTER, RETURN, SHIFT, SUPER, TAB
 
 
 class Keys:
@@ -151,7 +149,7 @@ def test_long_lines_are_cut():
 
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
 
-_KEYSYM = st.one_of(st.integers(0, 0x1FFFFFFF), st.sampled_from([0xFF0D, 0xFF08, 0xFFE1, 0xFFE3, 0xFFE5, 0xFFEB, 0xFF09]),
+_KEYSYM = st.one_of(st.integers(0, 0x1FFFFFFF), st.sampled_from([RETURN, BACKSPACE, SHIFT, CTRL, CAPS, SUPER, TAB]),
                     st.integers(0x20, 0x7E))
 
 

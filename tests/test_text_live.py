@@ -7,6 +7,7 @@ import numpy as np
 from gui_recorder.protocol import Instruction as I
 from gui_recorder.text.engine import OcrLine
 from gui_recorder.text.live import LiveText
+from support.keys import RETURN
 
 
 class RectDisplay:
@@ -69,7 +70,7 @@ def test_live_stream_gives_typed_lines_and_screen_text_with_offsets():
     stream += label(40, 10, 10) + [I("sync", 10_500)]
     for ts, ch in enumerate("make", start=11_000):
         stream += [I("key", ord(ch), 1, ts), I("key", ord(ch), 0, ts)]
-    stream += [I("key", 0xFF0D, 1, 11_100)]
+    stream += [I("key", RETURN, 1, 11_100)]
     stream += [I("sync", 11_600)]  # 1.1 s after the label: it settled
     stream += label(70, 10, 60) + [I("sync", 12_000)]
     typed, screen = [], []
@@ -99,7 +100,7 @@ def test_extract_text_on_a_recording_file_and_a_damaged_one(tmp_path):
     from gui_recorder.text.ocr import extract_text
 
     stream = [I("sync", 5000)] + label(40, 10, 10) + [I("sync", 5200)]
-    stream += [I("key", ord("w"), 1, 5300), I("key", ord("w"), 0, 5310), I("key", 0xFF0D, 1, 5400)]
+    stream += [I("key", ord("w"), 1, 5300), I("key", ord("w"), 0, 5310), I("key", RETURN, 1, 5400)]
     stream += [I("sync", 7000)]
     wire = "".join(encode(i) for i in stream).encode()
     path = tmp_path / "rec"

@@ -11,10 +11,11 @@ import sys
 import cv2
 import numpy as np
 
-from conftest import drive_session, record_with_guacd, run_async, wait_for
+from conftest import run_async, wait_for
+from support.sessions import drive_session, record_with_guacd
 from gui_recorder.cli import settings_env
 from gui_recorder.db import Database
-from gui_recorder.storage import hot_store
+from gui_recorder.storage import write_store
 from gui_recorder.sessions.imports import import_file
 from gui_recorder.storage.keys import media_key
 from gui_recorder.render import Display, StreamReport, iter_frames, read_instructions
@@ -105,7 +106,7 @@ def test_killed_worker_leaves_its_job_to_be_retried(stack, tmp_path):
     db = Database(settings)
     db.create_all()
     long = run_async(record_with_guacd(stack, tmp_path / "rec", "busy", "ls -laR /usr/lib\n", seconds=8))
-    imported = import_file(db, hot_store(settings), long)
+    imported = import_file(db, write_store(settings), long)
     jobs.enqueue(db, "render", imported.session_id)
     env = {**os.environ, **settings_env(settings)}
 
@@ -121,7 +122,7 @@ def test_killed_worker_leaves_its_job_to_be_retried(stack, tmp_path):
         first.wait(10)
         job = jobs.job_state(db, "render", imported.session_id)
         assert job.state == "running", "killed mid-render"
-        assert not hot_store(settings).exists(media_key(imported.session_id, "video-info.json")), \
+        assert not write_store(settings).exists(media_key(imported.session_id, "video-info.json")), \
             "nothing half-done is published"
     finally:
         if first.poll() is None:
@@ -131,7 +132,7 @@ def test_killed_worker_leaves_its_job_to_be_retried(stack, tmp_path):
         done = wait_for(lambda: (job := jobs.job_state(db, "render", imported.session_id)) and job.state == "done"
                         and job, timeout=120, what="the retried job")
         assert done.attempts == 2
-        info = hot_store(settings).get_json(media_key(imported.session_id, "video-info.json"))
+        info = write_store(settings).get_json(media_key(imported.session_id, "video-info.json"))
         assert info["duration_ms"] > 7000
     finally:
         second.terminate()

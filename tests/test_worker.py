@@ -5,11 +5,17 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from gui_recorder.db import Database
 from gui_recorder.errors import RenderError
 from gui_recorder.settings import Settings
 from gui_recorder.db import jobs
 from gui_recorder.worker.runner import Context, Worker
+
+# Each job runs in a child process of the worker (that is what survives a crash): real processes,
+# and a hang waited out to its time limit, so not part of the fast unit layer.
+pytestmark = pytest.mark.stack
 
 
 def crash(ctx, session_id):

@@ -9,8 +9,9 @@ from sqlalchemy.exc import IntegrityError
 
 from gui_recorder.db import Database
 from gui_recorder.db.models import Job
+from gui_recorder.vocabulary import JobKind, JobState
 
-KINDS = ("render", "index")
+KINDS = tuple(JobKind)
 MAX_ATTEMPTS = 3
 
 
@@ -19,29 +20,30 @@ def enqueue(db: Database, kind: str, session_id: str, *, again: bool = False) ->
     now = db.now()
     try:
         with db.session() as s:
-            s.add(Job(kind=kind, session_id=session_id, state="queued", attempts=0, created_at=now, updated_at=now))
+            s.add(Job(kind=kind, session_id=session_id, state=JobState.QUEUED, attempts=0, created_at=now,
+                      updated_at=now))
     except IntegrityError:
         if again:
             with db.session() as s:
                 s.execute(update(Job).where(Job.kind == kind, Job.session_id == session_id,
-                                            Job.state.in_(("done", "failed")))
-                          .values(state="queued", attempts=0, updated_at=now, last_error=None))
+                                            Job.state.in_((JobState.DONE, JobState.FAILED)))
+                          .values(state=JobState.QUEUED, attempts=0, updated_at=now, last_error=None))
 
 
 def claim(db: Database, worker: str, lease_seconds: float, kinds: tuple[str, ...] = KINDS) -> Job | None:
     """Take the oldest job that is queued, or running under an expired lease (its worker died)."""
     now = db.now()
+    # Queued, or leased by a worker that stopped renewing it (it died).
+    claimable = or_(Job.state == JobState.QUEUED, (Job.state == JobState.RUNNING) & (Job.lease_until < now))
     with db.session() as s:
         candidates = s.scalars(
-            select(Job.id).where(Job.kind.in_(kinds), Job.attempts < MAX_ATTEMPTS,
-                                 or_(Job.state == "queued", (Job.state == "running") & (Job.lease_until < now)))
+            select(Job.id).where(Job.kind.in_(kinds), Job.attempts < MAX_ATTEMPTS, claimable)
             .order_by(Job.id).limit(5)).all()
         for job_id in candidates:
             # Compare-and-set: of two workers racing for a job, one wins.
             won = s.execute(
-                update(Job).where(Job.id == job_id,
-                                  or_(Job.state == "queued", (Job.state == "running") & (Job.lease_until < now)))
-                .values(state="running", worker=worker, attempts=Job.attempts + 1,
+                update(Job).where(Job.id == job_id, claimable)
+                .values(state=JobState.RUNNING, worker=worker, attempts=Job.attempts + 1,
                         lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)).rowcount
             if won:
                 s.flush()
@@ -52,7 +54,7 @@ def claim(db: Database, worker: str, lease_seconds: float, kinds: tuple[str, ...
 def extend(db: Database, job_id: int, worker: str, lease_seconds: float) -> bool:
     now = db.now()
     with db.session() as s:
-        return bool(s.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.state == "running")
+        return bool(s.execute(update(Job).where(Job.id == job_id, Job.worker == worker, Job.state == JobState.RUNNING)
                               .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)).rowcount)
 
 
@@ -63,9 +65,9 @@ def finish(db: Database, job_id: int, worker: str, error: str | None, seconds: f
         if job is None or job.worker != worker:
             return  # our lease expired and another worker took it: its result counts
         if error is None:
-            job.state, job.last_error = "done", None
+            job.state, job.last_error = JobState.DONE, None
         else:
-            job.state = "failed" if job.attempts >= MAX_ATTEMPTS else "queued"
+            job.state = JobState.FAILED if job.attempts >= MAX_ATTEMPTS else JobState.QUEUED
             job.last_error = error[:2000]
         job.lease_until, job.updated_at, job.seconds = None, now, seconds
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from gui_recorder.gateway.audit import list_events
 from gui_recorder.gateway.auth import require_capability
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -29,18 +29,18 @@ class AuditEventOut(BaseModel):
 
 
 @router.get("", response_model=list[AuditEventOut], dependencies=[Depends(AUDIT_READ)])
-async def audit_events(request: Request, action: str | None = Query(None, max_length=64),
-                       username: str | None = Query(None, max_length=64), since: datetime | None = None,
-                       limit: int = Query(500, ge=1, le=10_000)) -> list[dict]:
+def audit_events(services: ServicesDep, action: str | None = Query(None, max_length=64),
+                 username: str | None = Query(None, max_length=64), since: datetime | None = None,
+                 limit: int = Query(500, ge=1, le=10_000)) -> list[dict]:
     """The newest events first."""
-    return await asyncio.to_thread(list_events, request.app.state.db, action, username, since, limit)
+    return list_events(services.db, action, username, since, limit)
 
 
 @router.get("/export", dependencies=[Depends(AUDIT_READ)], response_class=StreamingResponse,
             responses={200: {"content": {"application/x-ndjson": {}}}})
-async def audit_export(request: Request) -> StreamingResponse:
+def audit_export(services: ServicesDep) -> StreamingResponse:
     """Every event, oldest first, one JSON object per line."""
-    events = await asyncio.to_thread(list_events, request.app.state.db, None, None, None, 1_000_000)
+    events = list_events(services.db, None, None, None, 1_000_000)
     lines = (json.dumps(e) + "\n" for e in reversed(events))
     return StreamingResponse(lines, media_type="application/x-ndjson",
                              headers={"Content-Disposition": "attachment; filename=audit.jsonl"})

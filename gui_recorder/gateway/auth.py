@@ -16,14 +16,13 @@ are built on ``require_capability`` and add the visibility check and the audit.
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.errors import AuthError, ForbiddenError
 from gui_recorder.gateway import accounts, audit, tokens
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability, capabilities_of
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -60,8 +59,9 @@ def _presented_token(request: Request) -> str | None:
     return request.cookies.get(tokens.COOKIE_NAME)
 
 
-async def current_user(request: Request) -> User:
-    return await asyncio.to_thread(tokens.user_for_token, request.app.state.db, _presented_token(request))
+def current_user(request: Request, services: ServicesDep) -> User:
+    # Plain def: a database read, which FastAPI runs in its thread pool (once per request: it caches it).
+    return tokens.user_for_token(services.db, _presented_token(request))
 
 
 def require_capability(capability: Capability):
@@ -95,38 +95,36 @@ def public(reason: str):
 
 
 @router.post("/login", response_model=LoginResult, dependencies=[Depends(public("the sign-in itself"))])
-async def login(body: Credentials, request: Request, response: Response) -> LoginResult:
+def login(body: Credentials, request: Request, response: Response, services: ServicesDep) -> LoginResult:
     """Sign in. Throttled per account and per address (``throttle``): a locked one is answered 429 with
     ``Retry-After`` before the password is looked at, so it costs no argon2 hash and no database."""
-    db, settings, throttle = request.app.state.db, request.app.state.settings, request.app.state.login_throttle
+    db, settings, throttle = services.db, services.settings, services.login_throttle
     addr = client_addr(request)
     # Raises ThrottledError (429). A lock is logged when it starts (throttle), not on every refused try.
+    # The throttle is thread-safe; this route runs in FastAPI's thread pool, where a client that hangs
+    # up mid-check cannot cancel it: its try is charged below like any other.
     throttle.begin(body.username, addr)
     try:
-        user = await asyncio.to_thread(accounts.authenticate, db, body.username, body.password)
-    except asyncio.CancelledError:
-        throttle.failed(body.username, addr)  # a client that hangs up mid-check still used a try
-        raise
+        user = accounts.authenticate(db, body.username, body.password)
     except AuthError:
         throttle.failed(body.username, addr)
-        await asyncio.to_thread(audit.record_event, db, body.username, "auth.login_failed", None, addr,
-                                {"failures": throttle.failures(body.username)})
+        audit.record_event(db, body.username, "auth.login_failed", None, addr,
+                           {"failures": throttle.failures(body.username)})
         raise
     throttle.succeeded(body.username, addr)
-    token = await asyncio.to_thread(tokens.issue_login_token, db, user, settings.token_ttl_seconds,
-                                    client_addr(request))
+    token = tokens.issue_login_token(db, user, settings.token_ttl_seconds, addr)
     response.set_cookie(tokens.COOKIE_NAME, token, max_age=settings.token_ttl_seconds, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
-    await asyncio.to_thread(audit.record_event, db, user.username, "auth.login", None, client_addr(request), {})
+    audit.record_event(db, user.username, "auth.login", None, addr, {})
     return LoginResult(token=token, username=user.username, role=user.role)
 
 
 @router.post("/logout", status_code=204,
              dependencies=[Depends(public("revokes the token presented, if any"))])
-async def logout(request: Request, response: Response) -> Response:
+def logout(request: Request, response: Response, services: ServicesDep) -> Response:
     token = _presented_token(request)
     if token:
-        await asyncio.to_thread(tokens.revoke_login_token, request.app.state.db, token)
+        tokens.revoke_login_token(services.db, token)
     response.delete_cookie(tokens.COOKIE_NAME, path="/")
     response.status_code = 204
     return response

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gui_recorder.errors import (DatabaseError, ForbiddenError, GuacdError, GuiRecorderError, NotFoundError,
                                  StorageError, ThrottledError)
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -139,9 +140,9 @@ def _loopback(host: str | None) -> bool:
         return False
 
 
-async def metrics_guard(request: Request) -> None:
+async def metrics_guard(request: Request, services: ServicesDep) -> None:
     """``metrics_token`` set: a matching bearer token; else loopback clients only, unless opened by setting."""
-    settings: Settings = request.app.state.settings
+    settings: Settings = services.settings
     if settings.metrics_token is not None:
         header = request.headers.get("authorization", "")
         given = header[7:].strip() if header.lower().startswith("bearer ") else ""

@@ -5,7 +5,7 @@ The bundle itself is built by ``gui_recorder.sessions.evidence``.
 
 from __future__ import annotations
 
-import asyncio
+import os
 import tempfile
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from starlette.background import BackgroundTask
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.sessions.evidence import build_bundle
 from gui_recorder.sessions.rows import ReviewOut, add_review
 from gui_recorder.vocabulary import Capability
@@ -32,24 +33,26 @@ class ReviewIn(BaseModel):
 
 
 @router.post("/{session_id}/review", response_model=ReviewOut, status_code=201)
-async def review(body: ReviewIn, request: Request, grant: SessionGrant = Depends(REVIEW)) -> ReviewOut:
-    db, user, session_id = request.app.state.db, grant.user, grant.session.id
-    out = await asyncio.to_thread(add_review, db, session_id, user.username, body.comment)
-    await asyncio.to_thread(audit.record_event, db, user.username, "session.review", session_id,
-                            client_addr(request), {"comment": body.comment[:200]})
+def review(body: ReviewIn, request: Request, services: ServicesDep,
+           grant: SessionGrant = Depends(REVIEW)) -> ReviewOut:
+    db, user, session_id = services.db, grant.user, grant.session.id
+    out = add_review(db, session_id, user.username, body.comment)
+    audit.record_event(db, user.username, "session.review", session_id, client_addr(request),
+                       {"comment": body.comment[:200]})
     return out
 
 
 @router.get("/{session_id}/export", response_class=FileResponse,
             responses={200: {"content": {"application/zip": {}}}})
-async def export(request: Request, grant: SessionGrant = Depends(EXPORT)) -> FileResponse:
+def export(services: ServicesDep, grant: SessionGrant = Depends(EXPORT)) -> FileResponse:
     """The evidence bundle (zip): recording, manifest, video, text timeline, facts, SHA256SUMS."""
     session_id = grant.session.id
-    tmp = Path(tempfile.mkstemp(prefix="evidence-", suffix=".zip")[1])
+    fd, name = tempfile.mkstemp(prefix="evidence-", suffix=".zip")
+    os.close(fd)  # build_bundle opens the file by name; the descriptor would leak, one per export
+    tmp = Path(name)
     try:
-        state = request.app.state
-        await asyncio.to_thread(build_bundle, state.db, state.reader_store, state.recordings.spool.root,
-                                session_id, tmp, state.text_timeline)
+        build_bundle(services.db, services.reader_store, services.spool_root, session_id, tmp,
+                     services.text_timeline)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

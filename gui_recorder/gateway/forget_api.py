@@ -9,13 +9,12 @@ a job writing its outputs is refused with 409.
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability
 from gui_recorder.sessions.forget import forget_session
 
@@ -32,13 +31,12 @@ class DeletedOut(BaseModel):
 
 
 @router.delete("/api/sessions/{session_id}", response_model=DeletedOut)
-async def delete_session(session_id: str, request: Request,
-                         reason: str = Query(min_length=1, max_length=500,
-                                             description="why it is deleted; kept in the audit log"),
-                         grant: SessionGrant = Depends(DELETE)) -> DeletedOut:
-    state = request.app.state
-    gone = await asyncio.to_thread(
-        forget_session, state.db, state.tiering, state.search_index, session_id, by=grant.user.username,
-        reason=reason, client_addr=client_addr(request), spool_root=state.recordings.spool.root)
+def delete_session(session_id: str, request: Request, services: ServicesDep,
+                   reason: str = Query(min_length=1, max_length=500,
+                                       description="why it is deleted; kept in the audit log"),
+                   grant: SessionGrant = Depends(DELETE)) -> DeletedOut:
+    gone = forget_session(services.db, services.tiering, services.search_index, session_id,
+                          by=grant.user.username, reason=reason, client_addr=client_addr(request),
+                          spool_root=services.spool_root)
     return DeletedOut(session_id=session_id, tier="deleted", objects_deleted=gone.objects,
                       documents_deleted=gone.documents)

@@ -23,6 +23,8 @@ import time
 
 from sqlalchemy import text
 
+from gui_recorder.gateway.services import Services
+
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
 PROBE_TIMEOUT_SECONDS = 2.0
 # A connection id that never exists: guacd answers (closes, or says `error`) without forking a client,
@@ -68,12 +70,12 @@ async def _timed(fn, *args) -> tuple[bool, str]:
         return False, "no answer in time"
 
 
-async def report(app, *, detail: bool) -> dict:
-    state, settings = app.state, app.state.settings
-    recordings = state.recordings
+async def report(services: Services, *, detail: bool) -> dict:
+    settings, recordings = services.settings, services.recordings
     uploader = recordings.uploader
+    # async: the three probes run at once, each bounded in time (a thread pool route could not bound them).
     (db_ok, db_why), (store_ok, store_why), (guacd_ok, guacd_why) = await asyncio.gather(
-        _timed(_database, state.db), _timed(_store, recordings.store),
+        _timed(_database, services.db), _timed(_store, recordings.store),
         _timed(guacd_answers, settings.guacd_host, settings.guacd_port))
     up = await asyncio.to_thread(uploader.state)
     try:

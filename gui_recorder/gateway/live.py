@@ -9,10 +9,7 @@ ended with the owner, since guacd would keep a connection alive for them.
 from __future__ import annotations
 
 import asyncio
-import secrets
-import time
 import uuid
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import BaseModel, Field
@@ -23,6 +20,7 @@ from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr, public
 from gui_recorder.gateway.filter import WatcherFilter
 from gui_recorder.gateway.relay import Relay
+from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.tunnel import SUBPROTOCOL, refuse
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status
@@ -35,37 +33,8 @@ WATCH = session_access(Capability.SESSION_WATCH, None)
 TERMINATE = session_access(Capability.SESSION_TERMINATE, None)
 
 
-@dataclass
-class WatchGrant:
-    username: str
-    session_id: str
-    expires: float
-
-
-class WatchTokens:
-    """One-time watch tokens, kept in memory: they live a minute (``watch_token_ttl_seconds``) and a
-    restart ends every session anyway."""
-
-    def __init__(self, ttl_seconds: float):
-        self.ttl_seconds = ttl_seconds
-        self._grants: dict[str, WatchGrant] = {}
-
-    def issue(self, username: str, session_id: str) -> str:
-        now = time.monotonic()
-        self._grants = {k: g for k, g in self._grants.items() if g.expires > now}
-        token = secrets.token_urlsafe(32)
-        self._grants[token] = WatchGrant(username, session_id, now + self.ttl_seconds)
-        return token
-
-    def consume(self, token: str) -> WatchGrant:
-        grant = self._grants.pop(token, None)
-        if grant is None or grant.expires <= time.monotonic():
-            raise AuthError("the watch token is missing, used or expired")
-        return grant
-
-
-def _active(request_or_ws, session_id: str) -> Relay:
-    relay = request_or_ws.app.state.active.get(session_id)
+def _active(services: Services, session_id: str) -> Relay:
+    relay = services.active.get(session_id)
     if relay is None:
         raise NotFoundError(f"session {session_id} is not running on this gateway")
     return relay
@@ -76,10 +45,11 @@ class TokenOut(BaseModel):
 
 
 @router.post("/api/sessions/{session_id}/watch-token", response_model=TokenOut)
-async def watch_token(request: Request, grant: SessionGrant = Depends(WATCH)) -> TokenOut:
+async def watch_token(services: ServicesDep, grant: SessionGrant = Depends(WATCH)) -> TokenOut:
+    # async: no blocking work, and the relays and tokens are the event loop's to touch.
     session_id = grant.session.id
-    _active(request, session_id)
-    return TokenOut(token=request.app.state.watch_tokens.issue(grant.user.username, session_id))
+    _active(services, session_id)
+    return TokenOut(token=services.watch_tokens.issue(grant.user.username, session_id))
 
 
 class TerminateIn(BaseModel):
@@ -87,27 +57,28 @@ class TerminateIn(BaseModel):
 
 
 @router.post("/api/sessions/{session_id}/terminate", status_code=202)
-async def terminate(request: Request, body: TerminateIn | None = None,
+async def terminate(request: Request, services: ServicesDep, body: TerminateIn | None = None,
                     grant: SessionGrant = Depends(TERMINATE)) -> dict:
+    # async: Relay.terminate acts on the relay's tasks, which belong to the event loop.
     user, session_id = grant.user, grant.session.id
-    relay = _active(request, session_id)
+    relay = _active(services, session_id)
     reason = (body.reason if body else "").strip()
     relay.terminate(f"{user.role} {user.username}" + (f": {reason}" if reason else ""))
-    await asyncio.to_thread(audit.record_event, request.app.state.db, user.username, "session.terminate",
+    await asyncio.to_thread(audit.record_event, services.db, user.username, "session.terminate",
                             session_id, client_addr(request), {"reason": reason})
     return {"status": "terminating"}
 
 
 @router.websocket("/api/watch", dependencies=[Depends(public("checks its own one-time watch token"))])
-async def watch(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768) -> None:
-    app = websocket.app
-    settings, db = app.state.settings, app.state.db
+async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", width: int = 1024,
+                height: int = 768) -> None:
+    settings, db = services.settings, services.db
     where = websocket.client.host if websocket.client else None
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     try:
-        grant = app.state.watch_tokens.consume(token)
-        owner = _active(websocket, grant.session_id)
+        grant = services.watch_tokens.consume(token)
+        owner = _active(services, grant.session_id)
     except (AuthError, NotFoundError) as exc:
         code = Status.CLIENT_UNAUTHORIZED if isinstance(exc, AuthError) else Status.RESOURCE_NOT_FOUND
         await refuse(websocket, code, str(exc))

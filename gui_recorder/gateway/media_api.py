@@ -10,7 +10,6 @@ requests or thumbnail hovers they take.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 
@@ -21,6 +20,7 @@ from fastapi.responses import StreamingResponse
 
 from gui_recorder.errors import ConflictError, NotFoundError
 from gui_recorder.gateway.access import SessionGrant, session_access
+from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.storage.keys import media_key
 from gui_recorder.vocabulary import Capability
 from gui_recorder.db import jobs
@@ -34,37 +34,36 @@ POSTER = session_access(Capability.SESSION_VIEW_ALL, "poster.view", collapse=Tru
 RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
-def _video_info(request: Request, session_id: str) -> dict:
-    store = request.app.state.reader_store
+def _viewable(services: Services, grant: SessionGrant) -> dict:
+    """The video's facts, once the render worker has published them (409 until then)."""
+    session_id = grant.session.id
+    if grant.session.tier == "deleted":  # forgotten (sessions.forget.forget_session): gone, not "not ready"
+        raise NotFoundError(f"session {session_id} was deleted: its video no longer exists")
     try:
-        return store.get_json(media_key(session_id, "video-info.json"))
+        return services.reader_store.get_json(media_key(session_id, "video-info.json"))
     except NotFoundError:
-        job = jobs.job_state(request.app.state.db, "render", session_id)
+        job = jobs.job_state(services.db, "render", session_id)
         state = job.state if job else "not queued"
         detail = f" ({job.last_error})" if job and job.last_error else ""
         raise ConflictError(f"the video of session {session_id} is not ready: render job {state}{detail}") from None
 
 
-async def _viewable(request: Request, grant: SessionGrant) -> dict:
-    if grant.session.tier == "deleted":  # forgotten (sessions.forget.forget_session): gone, not "not ready"
-        raise NotFoundError(f"session {grant.session.id} was deleted: its video no longer exists")
-    return await asyncio.to_thread(_video_info, request, grant.session.id)
-
+# Plain def routes: object-store reads, which FastAPI runs in its thread pool. The bodies of the
+# streamed ones are sync iterators, which Starlette also drains in the thread pool.
 
 @router.get("/{session_id}/video-info")
-async def video_info(request: Request, grant: SessionGrant = Depends(VIDEO_INFO)) -> dict:
+def video_info(services: ServicesDep, grant: SessionGrant = Depends(VIDEO_INFO)) -> dict:
     """Duration, size, idle stretches and keyframe spacing of the rendered video."""
-    return await _viewable(request, grant)
+    return _viewable(services, grant)
 
 
 @router.get("/{session_id}/video", responses={200: {"content": {"video/webm": {}}}, 206: {}})
-async def video(request: Request, grant: SessionGrant = Depends(VIDEO)) -> Response:
+def video(request: Request, services: ServicesDep, grant: SessionGrant = Depends(VIDEO)) -> Response:
     """The WebM video; honours `Range` so browsers seek without downloading everything."""
-    await _viewable(request, grant)
-    session_id = grant.session.id
-    store = request.app.state.reader_store
-    key = media_key(session_id, "video.webm")
-    size = (await asyncio.to_thread(store.stat, key)).size
+    _viewable(services, grant)
+    store = services.reader_store
+    key = media_key(grant.session.id, "video.webm")
+    size = store.stat(key).size
     headers = {"Accept-Ranges": "bytes", "Content-Type": "video/webm", "Cache-Control": "private, max-age=3600"}
     range_header = request.headers.get("range")
     if not range_header:
@@ -86,13 +85,12 @@ async def video(request: Request, grant: SessionGrant = Depends(VIDEO)) -> Respo
 
 
 @router.get("/{session_id}/thumbnails")
-async def thumbnails(request: Request, grant: SessionGrant = Depends(THUMBNAILS),
-                     t: int | None = None) -> Response:
+def thumbnails(services: ServicesDep, grant: SessionGrant = Depends(THUMBNAILS), t: int | None = None) -> Response:
     """The thumbnail index (JSON); with `?t=<ms>`, the one thumbnail for that moment (JPEG)."""
-    info = await _viewable(request, grant)
+    info = _viewable(services, grant)
     session_id = grant.session.id
-    store = request.app.state.reader_store
-    index = await asyncio.to_thread(store.get_json, media_key(session_id, "thumbnails.json"))
+    store = services.reader_store
+    index = store.get_json(media_key(session_id, "thumbnails.json"))
     if t is None:
         index["sprite_url"] = f"/api/sessions/{session_id}/thumbnails/sprite.jpg"
         return Response(content=_json(index), media_type="application/json")
@@ -100,25 +98,23 @@ async def thumbnails(request: Request, grant: SessionGrant = Depends(THUMBNAILS)
     if not items:
         raise NotFoundError(f"session {session_id} has no thumbnails")
     best = min(items, key=lambda item: abs(item["t_ms"] - t))
-    sprite = await asyncio.to_thread(store.get_bytes, media_key(session_id, "sprite.jpg"))
+    sprite = store.get_bytes(media_key(session_id, "sprite.jpg"))
     return Response(content=_crop_jpeg(sprite, best), media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400", "X-Thumbnail-Time": str(best["t_ms"]),
                              "X-Video-Duration": str(info.get("duration_ms", ""))})
 
 
 @router.get("/{session_id}/thumbnails/sprite.jpg")
-async def sprite(request: Request, grant: SessionGrant = Depends(SPRITE)) -> Response:
-    await _viewable(request, grant)
-    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes,
-                                   media_key(grant.session.id, "sprite.jpg"))
+def sprite(services: ServicesDep, grant: SessionGrant = Depends(SPRITE)) -> Response:
+    _viewable(services, grant)
+    data = services.reader_store.get_bytes(media_key(grant.session.id, "sprite.jpg"))
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/{session_id}/poster")
-async def poster(request: Request, grant: SessionGrant = Depends(POSTER)) -> Response:
-    await _viewable(request, grant)
-    data = await asyncio.to_thread(request.app.state.reader_store.get_bytes,
-                                   media_key(grant.session.id, "poster.jpg"))
+def poster(services: ServicesDep, grant: SessionGrant = Depends(POSTER)) -> Response:
+    _viewable(services, grant)
+    data = services.reader_store.get_bytes(media_key(grant.session.id, "poster.jpg"))
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 

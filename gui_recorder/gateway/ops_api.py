@@ -7,8 +7,6 @@ the samples the lifecycle job records, and the method is shown with it.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import timedelta
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -23,15 +21,14 @@ from gui_recorder.gateway import audit
 from gui_recorder.gateway.edge import metrics_guard
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr, public, require_capability
+from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.sessions.rows import update_session
-from gui_recorder.storage.tiering import Tiering
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["operations"])
 OPS = require_capability(Capability.OPS_READ)
 LEGAL_HOLD = session_access(Capability.LEGAL_HOLD, None)  # an action: it records its own event, with the reason
 GROWTH_WINDOW = timedelta(days=30)
-USAGE_CACHE_SECONDS = 15.0
 
 
 class LegalHoldIn(BaseModel):
@@ -40,11 +37,12 @@ class LegalHoldIn(BaseModel):
 
 
 @router.put("/api/sessions/{session_id}/legal-hold")
-async def legal_hold(body: LegalHoldIn, request: Request, grant: SessionGrant = Depends(LEGAL_HOLD)) -> dict:
-    db, user, session_id = request.app.state.db, grant.user, grant.session.id
-    await asyncio.to_thread(update_session, db, session_id, legal_hold=body.hold)
-    await asyncio.to_thread(audit.record_event, db, user.username, "session.legal_hold", session_id,
-                            client_addr(request), {"hold": body.hold, "reason": body.reason})
+def legal_hold(body: LegalHoldIn, request: Request, services: ServicesDep,
+               grant: SessionGrant = Depends(LEGAL_HOLD)) -> dict:
+    db, user, session_id = services.db, grant.user, grant.session.id
+    update_session(db, session_id, legal_hold=body.hold)
+    audit.record_event(db, user.username, "session.legal_hold", session_id, client_addr(request),
+                       {"hold": body.hold, "reason": body.reason})
     return {"session_id": session_id, "legal_hold": body.hold}
 
 
@@ -70,7 +68,7 @@ def storage_report(db: Database, usage: dict, capacity: dict[str, int]) -> dict:
         ended = s.scalars(select(Session).where(Session.ended_at.is_not(None))).all()
         reviewed = set(s.scalars(select(Review.session_id).distinct()))
     tiers = {}
-    for tier in ("hot", "cold"):
+    for tier in usage:  # the configured tiers, in order (Tiering.usage)
         points = [(x.at.timestamp(), x.bytes) for x in samples if x.tier == tier]
         points.append((now.timestamp(), usage[tier]["bytes"]))
         growth = fit_growth(points)
@@ -109,39 +107,22 @@ def storage_report(db: Database, usage: dict, capacity: dict[str, int]) -> dict:
     }
 
 
-class UsageCache:
-    """Listing buckets is not free: share one reading between the dashboard and scrapes."""
-
-    def __init__(self, tiering: Tiering):
-        self.tiering = tiering
-        self._value: dict | None = None
-        self._at = 0.0
-
-    def get(self, fresh: bool = False) -> dict:
-        if fresh or self._value is None or time.monotonic() - self._at > USAGE_CACHE_SECONDS:
-            self._value, self._at = self.tiering.usage(), time.monotonic()
-        return self._value
-
-
 @router.get("/api/ops/storage")
-async def storage(request: Request, _: User = Depends(OPS)) -> dict:
-    app = request.app
-    usage = await asyncio.to_thread(app.state.usage.get, True)
-    settings = app.state.settings
-    return await asyncio.to_thread(storage_report, app.state.db, usage,
-                                   {"hot": settings.hot_capacity_bytes, "cold": settings.cold_capacity_bytes})
+def storage(services: ServicesDep, _: User = Depends(OPS)) -> dict:
+    usage = services.usage.get(True)
+    return storage_report(services.db, usage, {t.name: t.capacity_bytes for t in services.tiering.tiers})
 
 
 class GatewayCollector:
     """Prometheus metrics computed at scrape time from the live state."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self, services: Services):
+        self.services = services
 
     def collect(self):
-        state = self.app.state
-        yield GaugeMetricFamily("gr_active_sessions", "Sessions being relayed now", value=len(state.active))
-        recordings = state.recordings
+        services = self.services
+        yield GaugeMetricFamily("gr_active_sessions", "Sessions being relayed now", value=len(services.active))
+        recordings = services.recordings
         yield GaugeMetricFamily("gr_spool_bytes", "Bytes waiting in the local recording spool",
                                 value=recordings.spool.size_bytes())
         yield GaugeMetricFamily("gr_upload_lag_seconds", "Age of the oldest segment not yet uploaded",
@@ -163,7 +144,7 @@ class GatewayCollector:
         yield GaugeMetricFamily("gr_upload_oldest_unuploaded_seconds",
                                 "Age of the oldest spooled byte not yet in the object store",
                                 value=uploader.oldest_unuploaded_age())
-        usage = state.usage.get()
+        usage = services.usage.get()
         tier_bytes = GaugeMetricFamily("gr_tier_bytes", "Bytes stored per tier", labels=["tier"])
         tier_objects = GaugeMetricFamily("gr_tier_objects", "Objects stored per tier", labels=["tier"])
         for tier, figures in usage.items():
@@ -173,11 +154,10 @@ class GatewayCollector:
         yield tier_objects
         capacity = GaugeMetricFamily("gr_tier_capacity_bytes", "Configured capacity per tier (0: not set)",
                                      labels=["tier"])
-        settings = state.settings
-        capacity.add_metric(["hot"], settings.hot_capacity_bytes)
-        capacity.add_metric(["cold"], settings.cold_capacity_bytes)
+        for tier in services.tiering.tiers:
+            capacity.add_metric([tier.name], tier.capacity_bytes)
         yield capacity
-        db: Database = state.db
+        db: Database = services.db
         now = db.now()
         with db.session() as s:
             depth = s.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state)).all()
@@ -209,15 +189,16 @@ class GatewayCollector:
                                 value=incomplete)
 
 
-def metrics_registry(app) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(app))
-    return registry
+def register_metrics(services: Services) -> CollectorRegistry:
+    """The gateway's collector on ``services.metrics`` (built empty with the services, which it reads)."""
+    services.metrics.register(GatewayCollector(services))
+    return services.metrics
 
 
 @router.get("/metrics", include_in_schema=False,
             dependencies=[Depends(public("for Prometheus; guarded by its own setting, not a sign-in")),
                           Depends(metrics_guard)])  # bearer token or loopback only (edge)
-async def metrics(request: Request) -> Response:
-    body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
+def metrics(services: ServicesDep) -> Response:
+    # Plain def: a scrape lists the buckets and queries the job table (GatewayCollector).
+    body = generate_latest(services.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -8,7 +8,6 @@ parameters, inside the gateway.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from typing import Annotated, Literal
 
@@ -22,6 +21,7 @@ from gui_recorder.gateway import audit, credentials, tokens
 from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.filter import ClientPolicy
 from gui_recorder.gateway.secrets_box import SecretBox
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.guacd import ConnectionDefinition
 from gui_recorder.settings import Settings
 from gui_recorder.vocabulary import Capability, has_capability
@@ -256,10 +256,11 @@ def _all(db: Database) -> list[Connection]:
         return list(s.scalars(select(Connection).order_by(Connection.name)))
 
 
+# Plain def routes: database work and sealing, which FastAPI runs in its thread pool.
+
 @router.get("/api/connections", response_model=list[ConnectionOut])
-async def my_connections(request: Request, user: User = Depends(USE)) -> list[ConnectionOut]:
-    rows = await asyncio.to_thread(_all, request.app.state.db)
-    return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in rows if may_open(user, r)]
+def my_connections(services: ServicesDep, user: User = Depends(USE)) -> list[ConnectionOut]:
+    return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in _all(services.db) if may_open(user, r)]
 
 
 class TunnelTokenOut(BaseModel):
@@ -268,21 +269,21 @@ class TunnelTokenOut(BaseModel):
 
 
 @router.post("/api/connections/{connection_id}/tunnel-token", response_model=TunnelTokenOut)
-async def tunnel_token(connection_id: str, request: Request, user: User = Depends(USE)) -> TunnelTokenOut:
-    db, settings = request.app.state.db, request.app.state.settings
+def tunnel_token(connection_id: str, request: Request, services: ServicesDep,
+                 user: User = Depends(USE)) -> TunnelTokenOut:
+    db, settings = services.db, services.settings
     try:
-        row = await asyncio.to_thread(get_connection, db, connection_id)
+        row = get_connection(db, connection_id)
     except NotFoundError:
         row = None
     if row is None or not may_open(user, row):
         # One answer for "no such connection" and "not yours": ids that exist are not revealed.
-        await asyncio.to_thread(audit.record_event, db, user.username, "connection.denied", connection_id,
-                                client_addr(request), {"exists": row is not None})
+        audit.record_event(db, user.username, "connection.denied", connection_id, client_addr(request),
+                           {"exists": row is not None})
         raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
                              "not granted to you (ask an administrator)")
-    token = await asyncio.to_thread(tokens.issue_tunnel_token, db, user, row, settings.tunnel_token_ttl_seconds)
-    await asyncio.to_thread(audit.record_event, db, user.username, "connection.token", connection_id,
-                            client_addr(request), {})
+    token = tokens.issue_tunnel_token(db, user, row, settings.tunnel_token_ttl_seconds)
+    audit.record_event(db, user.username, "connection.token", connection_id, client_addr(request), {})
     return TunnelTokenOut(token=token, expires_in=settings.tunnel_token_ttl_seconds)
 
 
@@ -290,20 +291,18 @@ admin = APIRouter(prefix="/api/admin/connections", tags=["admin"], dependencies=
 
 
 @admin.get("", response_model=list[ConnectionAdminOut])
-async def list_all(request: Request) -> list[ConnectionAdminOut]:
-    rows = await asyncio.to_thread(_all, request.app.state.db)
-    return [_admin_view(r, request.app.state.settings) for r in rows]
+def list_all(services: ServicesDep) -> list[ConnectionAdminOut]:
+    return [_admin_view(r, services.settings) for r in _all(services.db)]
 
 
 @admin.post("", response_model=ConnectionAdminOut, status_code=201)
-async def create(spec: ConnectionIn, request: Request, user: User = Depends(ADMIN)) -> ConnectionAdminOut:
-    db, settings = request.app.state.db, request.app.state.settings
-    exists = await asyncio.to_thread(lambda: _exists(db, spec.id))
-    if exists:
+def create(spec: ConnectionIn, request: Request, services: ServicesDep,
+           user: User = Depends(ADMIN)) -> ConnectionAdminOut:
+    db, settings = services.db, services.settings
+    if _exists(db, spec.id):
         raise ConflictError(f"a connection {spec.id!r} already exists; use PUT to change it")
-    row = await asyncio.to_thread(ensure_connection, db, settings, spec)
-    await asyncio.to_thread(audit.record_event, db, user.username, "connection.create", spec.id,
-                            client_addr(request), {})
+    row = ensure_connection(db, settings, spec)
+    audit.record_event(db, user.username, "connection.create", spec.id, client_addr(request), {})
     return _admin_view(row, settings)
 
 
@@ -313,35 +312,32 @@ def _exists(db: Database, connection_id: str) -> bool:
 
 
 @admin.get("/{connection_id}", response_model=ConnectionAdminOut)
-async def get_one(connection_id: str, request: Request) -> ConnectionAdminOut:
-    row = await asyncio.to_thread(get_connection, request.app.state.db, connection_id)
-    return _admin_view(row, request.app.state.settings)
+def get_one(connection_id: str, services: ServicesDep) -> ConnectionAdminOut:
+    return _admin_view(get_connection(services.db, connection_id), services.settings)
 
 
 @admin.put("/{connection_id}", response_model=ConnectionAdminOut)
-async def replace(connection_id: str, spec: ConnectionIn, request: Request,
-                  user: User = Depends(ADMIN)) -> ConnectionAdminOut:
-    db, settings = request.app.state.db, request.app.state.settings
+def replace(connection_id: str, spec: ConnectionIn, request: Request, services: ServicesDep,
+            user: User = Depends(ADMIN)) -> ConnectionAdminOut:
+    db, settings = services.db, services.settings
     if spec.id != connection_id:
         raise ConflictError("the id in the body differs from the id in the path")
-    await asyncio.to_thread(get_connection, db, connection_id)
-    row = await asyncio.to_thread(ensure_connection, db, settings, spec)
-    await asyncio.to_thread(audit.record_event, db, user.username, "connection.update", connection_id,
-                            client_addr(request), {"credentials_cleared": row.credentials_cleared})
+    get_connection(db, connection_id)
+    row = ensure_connection(db, settings, spec)
+    audit.record_event(db, user.username, "connection.update", connection_id, client_addr(request),
+                       {"credentials_cleared": row.credentials_cleared})
     return _admin_view(row, settings)
 
 
+def _remove(db: Database, connection_id: str) -> None:
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        if row is None:
+            raise NotFoundError(f"no connection {connection_id!r}")
+        s.delete(row)
+
+
 @admin.delete("/{connection_id}", status_code=204)
-async def delete(connection_id: str, request: Request, user: User = Depends(ADMIN)) -> None:
-    db = request.app.state.db
-
-    def remove() -> None:
-        with db.session() as s:
-            row = s.get(Connection, connection_id)
-            if row is None:
-                raise NotFoundError(f"no connection {connection_id!r}")
-            s.delete(row)
-
-    await asyncio.to_thread(remove)
-    await asyncio.to_thread(audit.record_event, db, user.username, "connection.delete", connection_id,
-                            client_addr(request), {})
+def delete(connection_id: str, request: Request, services: ServicesDep, user: User = Depends(ADMIN)) -> None:
+    _remove(services.db, connection_id)
+    audit.record_event(services.db, user.username, "connection.delete", connection_id, client_addr(request), {})

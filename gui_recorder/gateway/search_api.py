@@ -6,12 +6,12 @@ every query before it runs; the timeline needs ``session.view_all``.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from gui_recorder.gateway.access import SearchGrant, SessionGrant, search_access, session_access
+from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["search"])
@@ -19,12 +19,11 @@ TEXT = session_access(Capability.SESSION_VIEW_ALL, "text.view", collapse=True)
 
 
 @router.get("/api/search")
-async def search(request: Request, grant: SearchGrant = Depends(search_access)) -> dict:
+def search(services: ServicesDep, grant: SearchGrant = Depends(search_access)) -> dict:
     """Words, "phrases" and prefix* over typed and screen text; ranked; `<mark>` in snippets."""
     q = grant.query
-    hits = await asyncio.to_thread(request.app.state.search_index.search, q.q, user=q.user,
-                                   connection=q.connection, protocol=q.protocol, source=q.source, since=q.since,
-                                   until=q.until, limit=q.limit)
+    hits = services.search_index.search(q.q, user=q.user, connection=q.connection, protocol=q.protocol,
+                                        source=q.source, since=q.since, until=q.until, limit=q.limit)
     results = []
     for hit in hits:
         item = hit.to_dict()
@@ -35,9 +34,9 @@ async def search(request: Request, grant: SearchGrant = Depends(search_access)) 
 
 
 @router.get("/api/sessions/{session_id}/text")
-async def session_text(request: Request, grant: SessionGrant = Depends(TEXT)) -> dict:
+def session_text(services: ServicesDep, grant: SessionGrant = Depends(TEXT)) -> dict:
     """The session's text timeline: typed lines and screen text, by time."""
     session_id = grant.session.id
-    entries = await asyncio.to_thread(request.app.state.search_index.session_text, session_id)
+    entries = services.search_index.session_text(session_id)
     items = [{**e.to_dict(), "end_ms": e.last_seen_ms} for e in entries]
     return {"session_id": session_id, "count": len(items), "items": items}

@@ -19,6 +19,7 @@ from gui_recorder.gateway import audit, registry, tokens
 from gui_recorder.gateway.auth import public
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
 from gui_recorder.gateway.relay import Ending, Relay, State
+from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
@@ -63,10 +64,10 @@ async def refuse_error(websocket: WebSocket, exc: GuiRecorderError) -> None:
 
 
 @router.websocket("/api/tunnel", dependencies=[Depends(public("checks its own one-time tunnel token"))])
-async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, height: int = 768,
-                 dpi: int = 96) -> None:
+async def tunnel(websocket: WebSocket, services: ServicesDep, token: str = "", width: int = 1024,
+                 height: int = 768, dpi: int = 96) -> None:
     try:
-        await _tunnel(websocket, token, width, height, dpi)
+        await _tunnel(websocket, services, token, width, height, dpi)
     except WebSocketDisconnect:
         pass  # gone before a session row existed (e.g. at accept): nothing to close
     except GuiRecorderError as exc:
@@ -74,9 +75,9 @@ async def tunnel(websocket: WebSocket, token: str = "", width: int = 1024, heigh
         await refuse_error(websocket, exc)
 
 
-async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi: int) -> None:
-    app = websocket.app
-    settings, db, recordings = app.state.settings, app.state.db, app.state.recordings
+async def _tunnel(websocket: WebSocket, services: Services, token: str, width: int, height: int,
+                  dpi: int) -> None:
+    settings, db, recordings = services.settings, services.db, services.recordings
     client_addr = websocket.client.host if websocket.client else None
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
@@ -124,7 +125,7 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
         relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
                       fail_closed=bool(policy.get("fail_closed", True)),
                       on_recording_failed=recordings.recording_failed)
-        app.state.active[session.id] = relay
+        services.active[session.id] = relay
         try:
             await asyncio.to_thread(rows.update_session, db, session.id,
                                     guacd_connection_id=guacd.connection_id)
@@ -137,7 +138,7 @@ async def _tunnel(websocket: WebSocket, token: str, width: int, height: int, dpi
                 pass
             ending = await relay.run()
         finally:
-            app.state.active.pop(session.id, None)
+            services.active.pop(session.id, None)
             if relay.state is State.RUNNING:  # an exception before or around run(): close both sides
                 relay.end(ending)
                 await relay.run()

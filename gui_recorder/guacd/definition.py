@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PROTOCOLS = ("rdp", "vnc")
+from gui_recorder.vocabulary import PROTOCOLS
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The search index of session text: typed lines and screen text, full-text searchable.
 
 SQLite FTS5 by default (sqlite.py); PostgreSQL full-text search (postgres.py)
-when the database URL is PostgreSQL. Both behind ``SearchBackend``.
+when the database URL is PostgreSQL. Both share the SQL of backend.py and sit
+behind ``SearchBackend``.
 """
 
 from gui_recorder.index.documents import (

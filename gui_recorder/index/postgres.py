@@ -1,6 +1,7 @@
 """The PostgreSQL full-text search backend.
 
-Same table shape as the SQLite backend, with a stored ``tsvector`` column
+Same table shape as the SQLite backend (and the same insert, delete and
+timeline code: backend.py), with a stored ``tsvector`` column
 (GIN-indexed) computed by the ``gr_text`` configuration: the 'simple'
 dictionary (no stemming, like FTS5's unicode61) after ``unaccent`` when the
 extension is available, so 'resume' finds 'résumé' on both backends.
@@ -15,27 +16,24 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import UTC, datetime
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gui_recorder.errors import DatabaseError
-from gui_recorder.index.documents import (
-    SearchFilters, SearchHit, SessionMeta, TextDocument, TimelineEntry, epoch_ms,
-)
+from gui_recorder.index.backend import MARK_CLOSE, MARK_OPEN, QUERY_TIME_LIMIT_S, RANK_CANDIDATES, SqlBackend
+from gui_recorder.index.documents import SearchFilters, SearchHit
 from gui_recorder.index.query import ParsedQuery
-from gui_recorder.index.sqlite import QUERY_TIME_LIMIT_S, RANK_CANDIDATES, _bbox, _snippet_html
 
 log = logging.getLogger(__name__)
 
 CONFIG = "gr_text"
-_HEADLINE = "StartSel=\x02, StopSel=\x03, MaxWords=24, MinWords=10, MaxFragments=1, FragmentDelimiter=…"
+_HEADLINE = f"StartSel={MARK_OPEN}, StopSel={MARK_CLOSE}, MaxWords=24, MinWords=10, MaxFragments=1, FragmentDelimiter=…"
 
 _HIDE = "\x04\x05"
 _UNHIDE = str.maketrans(_HIDE, "<>")
 
-SCHEMA = [
+SCHEMA = (
     """CREATE TABLE IF NOT EXISTS text_documents (
         id BIGSERIAL PRIMARY KEY,
         session_id TEXT NOT NULL,
@@ -57,11 +55,7 @@ SCHEMA = [
     "CREATE INDEX IF NOT EXISTS text_documents_session ON text_documents (session_id, offset_ms)",
     "CREATE INDEX IF NOT EXISTS text_documents_at ON text_documents (at_ms)",
     "CREATE INDEX IF NOT EXISTS text_documents_tsv ON text_documents USING GIN (tsv)",
-]
-
-_FILTER_COLUMNS = {"user": 'd."user"', "connection": "d.connection", "protocol": "d.protocol",
-                   "source": "d.source"}
-
+)
 
 def tsquery_text(query: ParsedQuery) -> str:
     """``to_tsquery`` text for the parsed query: terms ANDed, phrase words with ``<->``.
@@ -81,73 +75,39 @@ def tsquery_text(query: ParsedQuery) -> str:
     return " & ".join(parts)
 
 
-class PostgresBackend:
+class PostgresBackend(SqlBackend):
     name = "postgresql"
+    schema = SCHEMA
+    user_column = '"user"'  # a reserved word in PostgreSQL
 
-    def __init__(self, engine: Engine):
-        self.engine = engine
+    def _prepare_schema(self, conn: Connection) -> None:
+        has_config = conn.execute(text("SELECT 1 FROM pg_ts_config WHERE cfgname = :n"), {"n": CONFIG}).first()
+        if has_config:
+            return
+        unaccent = True
+        try:
+            with conn.begin_nested():
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS unaccent"))
+        except SQLAlchemyError as exc:
+            # Not installed or not allowed: search still works, accents matter.
+            log.warning("unaccent is not available (%s); accents will matter in searches", exc)
+            unaccent = False
+        conn.execute(text(f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} (COPY = simple)"))
+        if unaccent:
+            conn.execute(text(f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR "
+                              "hword, hword_part, word WITH unaccent, simple"))
 
-    def ensure_schema(self) -> None:
-        with self.engine.begin() as conn:
-            has_config = conn.execute(text("SELECT 1 FROM pg_ts_config WHERE cfgname = :n"), {"n": CONFIG}).first()
-            if not has_config:
-                unaccent = True
-                try:
-                    with conn.begin_nested():
-                        conn.execute(text("CREATE EXTENSION IF NOT EXISTS unaccent"))
-                except SQLAlchemyError as exc:
-                    # Not installed or not allowed: search still works, accents matter.
-                    log.warning("unaccent is not available (%s); accents will matter in searches", exc)
-                    unaccent = False
-                conn.execute(text(f"CREATE TEXT SEARCH CONFIGURATION {CONFIG} (COPY = simple)"))
-                if unaccent:
-                    conn.execute(text(f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR "
-                                      "hword, hword_part, word WITH unaccent, simple"))
-            for statement in SCHEMA:
-                conn.execute(text(statement))
-
-    def replace_session(self, session: SessionMeta, documents: list[TextDocument]) -> int:
-        started = epoch_ms(session.started_at)
-        rows = [{
-            "session_id": session.session_id, "user": session.user, "connection": session.connection,
-            "protocol": session.protocol, "started_ms": started, "at_ms": started + d.offset_ms,
-            "offset_ms": d.offset_ms, "source": d.source, "text": d.text.replace("\x00", ""),
-            "x": d.bbox[0] if d.bbox else None, "y": d.bbox[1] if d.bbox else None,
-            "w": d.bbox[2] if d.bbox else None, "h": d.bbox[3] if d.bbox else None,
-            "confidence": d.confidence, "first_seen_ms": d.first_seen_ms, "last_seen_ms": d.last_seen_ms,
-        } for d in documents]
-        with self.engine.begin() as conn:
-            conn.execute(text("DELETE FROM text_documents WHERE session_id = :s"), {"s": session.session_id})
-            if rows:
-                conn.execute(text(
-                    'INSERT INTO text_documents (session_id, "user", connection, protocol, started_ms, at_ms,'
-                    " offset_ms, source, text, x, y, w, h, confidence, first_seen_ms, last_seen_ms)"
-                    " VALUES (:session_id, :user, :connection, :protocol, :started_ms, :at_ms, :offset_ms,"
-                    " :source, :text, :x, :y, :w, :h, :confidence, :first_seen_ms, :last_seen_ms)"), rows)
-        return len(rows)
-
-    def delete_session(self, session_id: str) -> int:
-        with self.engine.begin() as conn:
-            return conn.execute(text("DELETE FROM text_documents WHERE session_id = :s"), {"s": session_id}).rowcount
+    def _clean_text(self, value: str) -> str:
+        # PostgreSQL text cannot hold NUL (SQLite's can).
+        return value.replace("\x00", "")
 
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int, offset: int = 0) -> list[SearchHit]:
         tsquery = tsquery_text(query)
         if not tsquery:
             return []
-        where = ["d.tsv @@ to_tsquery(:cfg, :q)"]
         params: dict = {"cfg": CONFIG, "q": tsquery, "limit": limit, "offset": offset,
                         "candidates": RANK_CANDIDATES, "hl": _HEADLINE, "hide": _HIDE}
-        for name, column in _FILTER_COLUMNS.items():
-            value = getattr(filters, name)
-            if value is not None:
-                where.append(f"{column} = :{name}")
-                params[name] = value
-        if filters.since is not None:
-            where.append("d.at_ms >= :since")
-            params["since"] = epoch_ms(filters.since)
-        if filters.until is not None:
-            where.append("d.at_ms < :until")
-            params["until"] = epoch_ms(filters.until)
+        where = ["d.tsv @@ to_tsquery(:cfg, :q)", *self._filter_clauses(filters, params)]
         # As in SQLite: rank the newest RANK_CANDIDATES matches, headline the page only.
         sql = (
             "WITH q AS (SELECT to_tsquery(CAST(:cfg AS regconfig), :q) AS q),"
@@ -171,22 +131,6 @@ class PostgresBackend:
                     raise DatabaseError(f"the search took longer than {QUERY_TIME_LIMIT_S:.0f} s "
                                         "and was stopped") from exc
                 raise
-        return [SearchHit(
-            session_id=r.session_id, user=r.user_name, connection=r.connection, protocol=r.protocol,
-            source=r.source, offset_ms=r.offset_ms, at=datetime.fromtimestamp(r.at_ms / 1000, UTC),
-            text=r.text, snippet=_snippet_html(r.snippet.translate(_UNHIDE)), bbox=_bbox(r), confidence=r.confidence,
-            first_seen_ms=r.first_seen_ms, last_seen_ms=r.last_seen_ms, score=-float(r.score),
-        ) for r in rows]
-
-    def session_text(self, session_id: str, limit: int) -> list[TimelineEntry]:
-        sql = ("SELECT source, offset_ms, text, x, y, w, h, confidence, first_seen_ms, last_seen_ms"
-               " FROM text_documents WHERE session_id = :s ORDER BY offset_ms, source, id LIMIT :limit")
-        with self.engine.connect() as conn:
-            rows = conn.execute(text(sql), {"s": session_id, "limit": limit}).all()
-        return [TimelineEntry(r.source, r.offset_ms, r.text, r.first_seen_ms, r.last_seen_ms, _bbox(r),
-                              r.confidence) for r in rows]
-
-    def has_session(self, session_id: str) -> bool:
-        with self.engine.connect() as conn:
-            return conn.execute(text("SELECT 1 FROM text_documents WHERE session_id = :s LIMIT 1"),
-                                {"s": session_id}).first() is not None
+        # ts_rank_cd is higher for better matches: negated, lower is better as with FTS5's bm25.
+        return [self._hit(r, user=r.user_name, snippet=r.snippet.translate(_UNHIDE), score=-float(r.score))
+                for r in rows]

@@ -120,7 +120,7 @@ def store_file(store: ObjectStore, path: Path, known: Callable[[str], bool]) -> 
     meta = {"session_id": session_id, "user": user, "connection": connection, "protocol": protocol,
             "imported_from": path.name, "source_sha256": sha, "first_ts": first, "duration_ms": duration_ms,
             "wall_start_ms": int(started.timestamp() * 1000), "finished": True, "truncated": not clean}
-    object_meta = {"session": session_id, "user": user, "connection": connection, "tier": "hot"}
+    object_meta = {"session": session_id, "user": user, "connection": connection, "tier": store.tier}
     store.ensure_bucket()
     manifest = new_manifest(session_id, meta)
     with open(path, "rb") as f:

@@ -190,7 +190,7 @@ class Uploader:
         done = {s["index"] for s in manifest["segments"]}
         count = 0
         object_meta = {"session": session_id, "user": str(meta.get("user", "")),
-                       "connection": str(meta.get("connection", "")), "tier": "hot"}
+                       "connection": str(meta.get("connection", "")), "tier": self.store.tier}
         for path in sorted(session_dir.glob("*.guac")):
             info = self._read_json(path.with_suffix(".json"))
             if info["index"] not in done:

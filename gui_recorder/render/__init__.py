@@ -9,5 +9,5 @@ from gui_recorder.render.handlers import apply
 from gui_recorder.render.frames import LiveDisplay, StreamReport, iter_frames, read_instructions, screen_frames
 from gui_recorder.render.video import RenderResult, probe_recording, render_recording
 
-__all__ = ["Display", "LiveDisplay", "Rect", "RenderResult", "StreamReport", "iter_frames", "probe_recording", "read_instructions",
-           "apply", "render_recording", "screen_frames"]
+__all__ = ["Display", "LiveDisplay", "Rect", "RenderResult", "StreamReport", "apply", "iter_frames", "probe_recording",
+           "read_instructions", "render_recording", "screen_frames"]

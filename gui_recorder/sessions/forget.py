@@ -21,7 +21,7 @@ from gui_recorder.db import Database, Session
 from gui_recorder.db.models import AuditEvent, Job
 from gui_recorder.errors import ConflictError, NotFoundError
 from gui_recorder.storage.tiering import Tiering
-from gui_recorder.vocabulary import SessionStatus
+from gui_recorder.vocabulary import SessionStatus, Tier
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def forget_session(db: Database, tiering: Tiering, index: TextIndex, session_id:
         row = s.get(Session, session_id)
         if row is not None:
             recording = row.recording or {}
-            row.tier = "deleted"
+            row.tier = Tier.DELETED
             # Keys and checksums go (they name what no longer exists); the figures stay for the
             # capacity statistics.
             row.recording = {k: recording[k] for k in ("bytes", "duration_ms") if k in recording}

@@ -19,7 +19,7 @@ from gui_recorder.db import Connection, Database, Session, User
 from gui_recorder.db.models import Review
 from gui_recorder.errors import NotFoundError
 from gui_recorder.storage.keys import manifest_key
-from gui_recorder.vocabulary import SESSION_STATUSES, SessionStatus
+from gui_recorder.vocabulary import SESSION_STATUSES, SessionStatus, Tier
 
 
 # -- what the tunnel and the uploader write ----------------------------------
@@ -96,7 +96,8 @@ def recording_stored(db: Database, session_id: str, manifest: dict,
                        recording_complete=bool(manifest.get("complete")))
     except NotFoundError:
         return  # a recording from another gateway's database: the object store still has it
-    if manifest.get("complete") and on_complete:
+    if manifest.get("complete") and on_complete and manifest.get("bytes", 0) > 0:
+        # An empty recording (the browser left before guacd sent a byte) has nothing to render or read.
         on_complete(session_id)
 
 
@@ -130,7 +131,7 @@ def session_out(row: Session, reviews: list[dict] | None = None) -> SessionOut:
                       started_at=row.started_at, ended_at=row.ended_at, bytes_to_client=row.bytes_to_client,
                       bytes_from_client=row.bytes_from_client, end_reason=row.end_reason, status=row.status,
                       recording=row.recording or {}, recording_complete=row.recording_complete,
-                      wall_start=row.wall_start, video=row.video or {}, tier=row.tier or "hot",
+                      wall_start=row.wall_start, video=row.video or {}, tier=row.tier or Tier.HOT,
                       legal_hold=bool(row.legal_hold), reviews=reviews or [])
 
 

@@ -18,6 +18,7 @@ from minio.commonconfig import CopySource
 from minio.error import MinioException, S3Error
 
 from gui_recorder.errors import NotFoundError, StorageError
+from gui_recorder.vocabulary import Tier
 
 # Fail fast when the store is down: the spool absorbs outages, callers retry.
 _HTTP = urllib3.PoolManager(
@@ -35,11 +36,13 @@ class ObjectInfo:
 
 
 class ObjectStore:
-    """One bucket on one S3 endpoint."""
+    """One bucket on one S3 endpoint; ``tier`` names the configured tier it is (object metadata)."""
 
-    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False):
+    def __init__(self, endpoint: str, access_key: str, secret_key: str, bucket: str, *, secure: bool = False,
+                 tier: str = Tier.HOT.value):
         self.endpoint = endpoint
         self.bucket = bucket
+        self.tier = tier
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, http_client=_HTTP)
 
     def _error(self, action: str, key: str | None, exc: Exception) -> StorageError:
@@ -53,7 +56,7 @@ class ObjectStore:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
                 raise NotFoundError(f"no object {self.bucket}/{key}") from exc
             if exc.code == "NoSuchBucket":
-                # Both buckets are created at start-up (stores.ensure_buckets): a missing one is
+                # Every tier's bucket is created at start-up (stores.ensure_buckets): a missing one is
                 # a configuration to fix, not a missing object.
                 raise StorageError(f"object store {self.endpoint}: there is no bucket {self.bucket}; the gateway "
                                    "and the worker create it at start-up: check the bucket settings") from exc

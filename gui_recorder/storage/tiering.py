@@ -1,24 +1,28 @@
-"""Hot -> cold -> deleted: every object of a session, moved by copy, verify, delete.
+"""Tier to tier to deleted: every object of a session, moved by copy, verify, delete.
 
-A move copies each object to the cold bucket, checks that the copy's SHA-256
-equals the original's, and only when every object of the session is safely in
-cold deletes the hot copies. Interrupted at any point, the next run finds each
-object either still hot (copied again or found already copied) or already cold:
+The tiers are the configured list (``stores.tier_stores``), in order: a session's
+objects start in the first and move to the last tier whose ``after_days`` its age
+has reached (straight there when a run was missed: no tier is copied twice). A
+move copies each object into that tier, checks that the copy's SHA-256 equals the
+original's, and only when every object of the session is safely there deletes the
+source copies. Interrupted at any point, the next run finds each object either
+still in its source (copied again or found already copied) or already moved:
 nothing is lost, nothing is duplicated. Reads go through ``TieredStore``, which
-looks in hot first and then cold, so playback never depends on the tier.
+looks in each tier in order, so playback never depends on the tier.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gui_recorder.errors import GuiRecorderError, NotFoundError, StorageError
 from gui_recorder.storage.keys import session_prefix
 from gui_recorder.storage.objects import ObjectInfo, ObjectStore
+from gui_recorder.storage.stores import StorageTier
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -34,10 +38,9 @@ class Retention:
 
     session_id: str
     ended_at: datetime
-    hot_days: int
     retention_days: int
     legal_hold: bool = False
-    metadata: dict[str, str] = field(default_factory=dict)  # user, connection: copied onto cold objects
+    metadata: dict[str, str] = field(default_factory=dict)  # user, connection: copied onto moved objects
 
     def retain_until(self) -> datetime:
         return self.ended_at + timedelta(days=self.retention_days)
@@ -45,7 +48,7 @@ class Retention:
 
 @dataclass
 class TieringReport:
-    moved: list[str] = field(default_factory=list)
+    moved: dict[str, str] = field(default_factory=dict)  # session id -> the tier it moved into
     deleted: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
@@ -59,43 +62,52 @@ def _sha256(store: ObjectStore, key: str) -> str:
 
 
 class TieredStore:
-    """Reads a session's objects from whichever tier holds them."""
+    """Reads a session's objects from the first tier that holds them."""
 
-    def __init__(self, hot: ObjectStore, cold: ObjectStore):
-        self.hot = hot
-        self.cold = cold
+    def __init__(self, tiers: Sequence[StorageTier]):
+        if not tiers:
+            raise ValueError("a tiered store needs at least one tier")
+        self.tiers = list(tiers)
 
-    def _pick(self, key: str) -> ObjectStore:
-        if self.hot.exists(key):
-            return self.hot
-        if self.cold.exists(key):
-            return self.cold
-        raise NotFoundError(f"no object {key} in the hot or the cold tier")
+    def _pick(self, key: str) -> StorageTier:
+        for tier in self.tiers:
+            if tier.store.exists(key):
+                return tier
+        raise NotFoundError(f"no object {key} in any tier ({', '.join(t.name for t in self.tiers)})")
 
     def tier_of(self, key: str) -> str:
-        return "hot" if self._pick(key) is self.hot else "cold"
+        return self._pick(key).name
 
     def stat(self, key: str) -> ObjectInfo:
-        return self._pick(key).stat(key)
+        return self._pick(key).store.stat(key)
 
     def get_bytes(self, key: str, offset: int = 0, length: int = 0) -> bytes:
-        return self._pick(key).get_bytes(key, offset, length)
+        return self._pick(key).store.get_bytes(key, offset, length)
 
     def get_json(self, key: str):
-        return self._pick(key).get_json(key)
+        return self._pick(key).store.get_json(key)
 
     def iter_bytes(self, key: str, offset: int = 0, length: int = 0) -> Iterator[bytes]:
-        return self._pick(key).iter_bytes(key, offset, length)
+        return self._pick(key).store.iter_bytes(key, offset, length)
 
     def exists(self, key: str) -> bool:
-        return self.hot.exists(key) or self.cold.exists(key)
+        return any(tier.store.exists(key) for tier in self.tiers)
 
 
 class Tiering:
-    def __init__(self, hot: ObjectStore, cold: ObjectStore, clock: Clock = _utc_now):
-        self.hot = hot
-        self.cold = cold
+    def __init__(self, tiers: Sequence[StorageTier], clock: Clock = _utc_now):
+        if not tiers:
+            raise ValueError("tiering needs at least one tier")
+        self.tiers = list(tiers)
         self.now = clock
+
+    def due_tier(self, age: timedelta) -> int:
+        """Index of the last tier whose after_days the age has reached (the first for a new session)."""
+        due = 0
+        for index, tier in enumerate(self.tiers):
+            if age >= timedelta(days=tier.after_days):
+                due = index
+        return due
 
     def run(self, sessions: Iterable[Retention], expire: Callable[[str], object] | None = None) -> TieringReport:
         """Apply each session's due transition; one failing session does not stop the others.
@@ -115,51 +127,66 @@ class Tiering:
                     else:
                         (expire or self.delete_session)(s.session_id)
                         report.deleted.append(s.session_id)
-                elif age >= timedelta(days=s.hot_days):
-                    if self.move_session(s):
-                        report.moved.append(s.session_id)
+                else:
+                    due = self.due_tier(age)
+                    if due > 0 and self.move_session(s, due):
+                        report.moved[s.session_id] = self.tiers[due].name
             except GuiRecorderError as exc:
                 log.error("tiering of session %s failed (retried next run): %s", s.session_id, exc)
                 report.failed[s.session_id] = str(exc)
         return report
 
-    def move_session(self, s: Retention) -> bool:
-        """Copy, verify, then delete hot. Returns False when nothing was left in hot."""
-        self.cold.ensure_bucket()
-        objects = self.hot.list(session_prefix(s.session_id))
-        if not objects:
-            return False
-        metadata = {**s.metadata, "session": s.session_id, "tier": "cold",
-                    "retain-until": s.retain_until().isoformat()}
-        # The manifest last: while it is still hot, the session reads as hot.
-        objects.sort(key=lambda o: o.key.endswith("manifest.json"))
-        for obj in objects:
-            self._copy_verified(obj.key, metadata)
-        for obj in objects:
-            self.hot.delete(obj.key)
-        return True
+    def move_session(self, s: Retention, into: int) -> bool:
+        """Copy, verify, then delete every object of the session in a tier before ``into``.
 
-    def _copy_verified(self, key: str, metadata: dict[str, str]) -> None:
-        source = _sha256(self.hot, key)
+        Returns False when nothing was left in those tiers (already moved). The sources are
+        taken from the nearest to the first: objects in the first tier were written last
+        (a render after an earlier move), so they are the ones a same-named key keeps.
+        """
+        target = self.tiers[into]
+        target.store.ensure_bucket()
+        metadata = {**s.metadata, "session": s.session_id, "tier": target.name,
+                    "retain-until": s.retain_until().isoformat()}
+        moved = False
+        for source in reversed(self.tiers[:into]):
+            if not source.store.bucket_exists():
+                continue  # nothing can be in a bucket that is not there (as in delete_session)
+            objects = source.store.list(session_prefix(s.session_id))
+            if not objects:
+                continue
+            # The manifest last: while it is still in the source, the session reads from there.
+            objects.sort(key=lambda o: o.key.endswith("manifest.json"))
+            for obj in objects:
+                self._copy_verified(source, target, obj.key, metadata)
+            for obj in objects:
+                source.store.delete(obj.key)
+            moved = True
+        return moved
+
+    @staticmethod
+    def _copy_verified(source: StorageTier, target: StorageTier, key: str, metadata: dict[str, str]) -> None:
+        original = _sha256(source.store, key)
         try:
-            if _sha256(self.cold, key) == source:
+            if _sha256(target.store, key) == original:
                 return  # copied by an earlier, interrupted run
         except NotFoundError:
             pass
-        self.cold.copy_from(self.hot, key, metadata)
-        if _sha256(self.cold, key) != source:
-            raise StorageError(f"the cold copy of {key} does not match the hot original: not moved")
+        target.store.copy_from(source.store, key, metadata)
+        if _sha256(target.store, key) != original:
+            raise StorageError(f"the {target.name} copy of {key} does not match the {source.name} original: "
+                               "not moved")
 
     def delete_session(self, session_id: str) -> int:
-        """Delete every object of the session in both tiers; returns how many were deleted.
+        """Delete every object of the session in every tier; returns how many were deleted.
 
         Idempotent. Only a bucket that does not exist is skipped (nothing can be in it): any
-        other failure to list raises, because a cold store that is merely unreachable may
-        still hold the session, and reporting it deleted would be a lie.
+        other failure to list raises, because a tier that is merely unreachable may still
+        hold the session, and reporting it deleted would be a lie.
         """
         prefix = session_prefix(session_id)
         deleted = 0
-        for store in (self.hot, self.cold):
+        for tier in self.tiers:
+            store = tier.store
             if not store.bucket_exists():
                 continue
             for obj in store.list(prefix):
@@ -171,12 +198,12 @@ class Tiering:
         return deleted
 
     def usage(self) -> dict[str, dict[str, int]]:
-        """Bytes and objects per tier, read from the stores themselves."""
+        """Bytes and objects per tier, in the configured order, read from the stores themselves."""
         out = {}
-        for tier, store in (("hot", self.hot), ("cold", self.cold)):
+        for tier in self.tiers:
             try:
-                objects = store.list("")
+                objects = tier.store.list("")
             except StorageError:
                 objects = []
-            out[tier] = {"bytes": sum(o.size for o in objects), "objects": len(objects)}
+            out[tier.name] = {"bytes": sum(o.size for o in objects), "objects": len(objects)}
         return out

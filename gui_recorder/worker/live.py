@@ -24,6 +24,7 @@ from gui_recorder.render import LiveDisplay
 from gui_recorder.text.engine import TesseractEngine
 from gui_recorder.text.items import TypedLine
 from gui_recorder.text.live import LiveText
+from gui_recorder.vocabulary import Tier
 from gui_recorder.worker.runner import Context
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class _Follow:
 def _forgotten(ctx: Context, session_id: str) -> bool:
     with ctx.db.session() as s:
         row = s.get(Session, session_id)
-    return row is None or row.tier == "deleted"
+    return row is None or row.tier == Tier.DELETED
 
 
 class LiveIndexer:

@@ -11,13 +11,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gui_recorder.db import Database
 from gui_recorder.db.models import Job
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.settings import Settings
-from gui_recorder.storage import cold_store, hot_store
+from gui_recorder.storage import StorageTier, tier_stores
 from gui_recorder.storage.tiering import TieredStore
 from gui_recorder.db import jobs
 
@@ -30,8 +30,10 @@ class Context:
 
     settings: Settings
     db: Database
-    hot: object  # ObjectStore, where outputs are written
-    reader: object  # TieredStore, where recordings are read from either tier
+    hot: object  # ObjectStore of the first tier (tiers[0]), where outputs are written
+    reader: object  # TieredStore, where recordings are read from whichever tier holds them
+    # Every configured tier, in order: the lifecycle moves sessions between them.
+    tiers: list[StorageTier] = field(default_factory=list)
 
 
 Task = Callable[[Context, str], None]
@@ -147,8 +149,8 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 def build_context(settings: Settings) -> Context:
     db = Database(settings)
-    hot, cold = hot_store(settings), cold_store(settings)
-    return Context(settings, db, hot, TieredStore(hot, cold))
+    tiers = tier_stores(settings)
+    return Context(settings, db, tiers[0].store, TieredStore(tiers), tiers)
 
 
 def _run_task(task: Task, ctx: Context, job: Job) -> str | None:

@@ -16,6 +16,7 @@ from gui_recorder.errors import NotFoundError
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import media_key
 from gui_recorder.recording.reader import iter_recording
+from gui_recorder.vocabulary import JobKind
 from gui_recorder.worker.runner import Context
 
 IDLE_MS = 5000  # a stretch without drawing or input longer than this is "idle" for the player
@@ -128,8 +129,8 @@ def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:
     with ctx.db.session() as s:
         row = s.get(Session, session_id)
     if row is None:
-        return {"session": session_id, "tier": "hot"}
-    return {"session": session_id, "user": row.username, "connection": row.connection_id, "tier": "hot"}
+        return {"session": session_id, "tier": ctx.hot.tier}
+    return {"session": session_id, "user": row.username, "connection": row.connection_id, "tier": ctx.hot.tier}
 
 
 def _update(ctx: Context, session_id: str, **fields) -> None:
@@ -140,4 +141,4 @@ def _update(ctx: Context, session_id: str, **fields) -> None:
                 setattr(row, name, value)
 
 
-TASKS = {"render": render_task, "index": index_task}
+TASKS = {JobKind.RENDER: render_task, JobKind.INDEX: index_task}

@@ -1,12 +1,16 @@
 // The capacity dashboard: bytes per tier (read from MinIO), growth, when each
 // tier fills, bytes per session-hour, recording coverage and review rate.
+// The tiers are whatever the server is configured with (GUI_RECORDER_TIERS), in
+// the order /api/ops/storage lists them: nothing here names a tier.
 
 import { api } from './api.js';
 import { $, bytes, enterPage } from './common.js';
 import { describeApiError } from './status.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
-const COLORS = { hot: '#d1242f', cold: '#0969da' };
+// A colour per tier by position: the first (where recordings are written) red, then blue, ...
+const PALETTE = ['#d1242f', '#0969da', '#8250df', '#1a7f37', '#bc4c00', '#57606a', '#bf3989', '#0550ae'];
+const colorOf = (index) => PALETTE[index % PALETTE.length];
 
 function svg(tag, attrs, text) {
   const node = document.createElementNS(SVG, tag);
@@ -19,7 +23,27 @@ function pct(share) {
   return share == null ? '—' : `${(share * 100).toFixed(1)}%`;
 }
 
+// The card of one tier, made once (ids `${name}-bytes` and `${name}-detail`), before the coverage card.
+function ensureTierCard(name) {
+  if ($(`${name}-bytes`)) return;
+  const card = document.createElement('div');
+  card.className = 'card tier-card';
+  card.dataset.tier = name;
+  const title = document.createElement('h2');
+  title.textContent = `${name.charAt(0).toUpperCase()}${name.slice(1)} tier`;
+  const figure = document.createElement('p');
+  figure.className = 'figure';
+  figure.id = `${name}-bytes`;
+  figure.textContent = '—';
+  const detail = document.createElement('p');
+  detail.className = 'muted';
+  detail.id = `${name}-detail`;
+  card.append(title, figure, detail);
+  $('cards').insertBefore(card, $('coverage-card'));
+}
+
 function tierCard(name, tier) {
+  ensureTierCard(name);
   const figure = $(`${name}-bytes`);
   figure.textContent = bytes(tier.bytes);
   figure.dataset.bytes = String(tier.bytes); // exact, for tools and tests
@@ -38,7 +62,9 @@ function historyChart(report) {
   const W = chart.clientWidth || 600;
   const H = 220;
   chart.setAttribute('viewBox', `0 0 ${W} ${H}`);
-  const points = [...report.history, ...['hot', 'cold'].map((t) => ({ at: report.at, tier: t, bytes: report.tiers[t].bytes }))];
+  const names = Object.keys(report.tiers);
+  const points = [...report.history.filter((p) => names.includes(p.tier)),
+    ...names.map((t) => ({ at: report.at, tier: t, bytes: report.tiers[t].bytes }))];
   const times = points.map((p) => new Date(p.at).getTime());
   const t0 = Math.min(...times);
   const t1 = Math.max(...times, t0 + 1);
@@ -49,13 +75,14 @@ function historyChart(report) {
   const when = (t) => new Date(t).toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
   chart.append(svg('text', { x: 50, y: H - 6, 'font-size': 11 }, when(t0)),
     svg('text', { x: W - 20, y: H - 6, 'font-size': 11, 'text-anchor': 'end' }, when(t1)));
-  for (const tier of ['hot', 'cold']) {
+  names.forEach((tier, index) => {
+    const color = colorOf(index);
     const series = points.filter((p) => p.tier === tier).sort((a, b) => new Date(a.at) - new Date(b.at));
     const d = series.map((p, i) => `${i ? 'L' : 'M'}${x(new Date(p.at).getTime()).toFixed(1)},${y(p.bytes).toFixed(1)}`).join(' ');
-    chart.append(svg('path', { d, fill: 'none', stroke: COLORS[tier], 'stroke-width': 2 }));
-    for (const p of series) chart.append(svg('circle', { cx: x(new Date(p.at).getTime()), cy: y(p.bytes), r: 3, fill: COLORS[tier] }));
-    chart.append(svg('text', { x: W - 60, y: tier === 'hot' ? 16 : 30, fill: COLORS[tier], 'font-size': 12 }, tier));
-  }
+    chart.append(svg('path', { d, fill: 'none', stroke: color, 'stroke-width': 2, 'data-tier': tier }));
+    for (const p of series) chart.append(svg('circle', { cx: x(new Date(p.at).getTime()), cy: y(p.bytes), r: 3, fill: color }));
+    chart.append(svg('text', { x: W - 60, y: 16 + index * 14, fill: color, 'font-size': 12 }, tier));
+  });
 }
 
 function rateChart(report) {
@@ -82,8 +109,7 @@ async function refresh() {
   try {
     const report = await api('GET', '/api/ops/storage');
     $('page-error').hidden = true;
-    tierCard('hot', report.tiers.hot);
-    tierCard('cold', report.tiers.cold);
+    for (const [name, tier] of Object.entries(report.tiers)) tierCard(name, tier);
     $('coverage').textContent = pct(report.coverage.share);
     $('review-rate').textContent = pct(report.review_rate.share);
     $('method').textContent = report.method;

@@ -81,9 +81,16 @@ async function load() {
   }
 }
 
+// The status filter lists the statuses the gateway defines (gui_recorder/vocabulary.py), not a copy.
+async function statusOptions() {
+  const words = await api('GET', '/api/vocabulary');
+  $('f-status').append(...words.session_statuses.map((s) => el('option', { value: s, textContent: s })));
+}
+
 async function main() {
   user = await enterPage('session.view_own');
   if (!user) return;
+  await statusOptions();
   $('filters').addEventListener('submit', (event) => { event.preventDefault(); load(); });
   $('refresh').addEventListener('click', load);
   await load();
