@@ -259,12 +259,12 @@ def test_words_shown_on_screen_are_found_near_when_they_appeared(recorded, index
 def test_live_pipeline_reads_the_same_recording_alike(recorded, indexed):
     # The live path (render's Display fed instruction by instruction) finds
     # what the offline pass found.
-    from gui_recorder.render import Display
+    from gui_recorder.render import LiveDisplay
     from gui_recorder.text.engine import TesseractEngine
     from gui_recorder.text.live import LiveText
     from gui_recorder.text.ocr import iter_instructions
 
-    live = LiveText(Display(), TesseractEngine())
+    live = LiveText(LiveDisplay(), TesseractEngine())
     typed, screen = [], []
     for ins in iter_instructions(recorded.recording):
         update = live.feed(ins)

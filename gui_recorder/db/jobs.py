@@ -78,6 +78,16 @@ def queue_depth(db: Database) -> dict[str, int]:
     return {f"{kind}.{state}": n for kind, state, n in rows}
 
 
+def backlog(db: Database) -> tuple[int, int, float | None]:
+    """(queued, running, age in seconds of the oldest queued job): how the gateway sees its workers."""
+    now = db.now()
+    with db.session() as s:
+        queued = s.scalar(select(func.count()).select_from(Job).where(Job.state == JobState.QUEUED)) or 0
+        running = s.scalar(select(func.count()).select_from(Job).where(Job.state == JobState.RUNNING)) or 0
+        oldest = s.scalar(select(func.min(Job.created_at)).where(Job.state == JobState.QUEUED))
+    return queued, running, (now - oldest).total_seconds() if oldest else None
+
+
 def job_state(db: Database, kind: str, session_id: str) -> Job | None:
     with db.session() as s:
         return s.scalar(select(Job).where(Job.kind == kind, Job.session_id == session_id))

@@ -5,7 +5,10 @@
 * ``guacd``: a protocol-level probe that starts no guacd child (see ``guacd_answers``);
 * ``uploader``: the supervised upload task, its last error, sessions stuck in
   retries or quarantined, and the age of the oldest byte not yet uploaded;
-* ``spool``: its size, free space, and recording failures since start.
+* ``spool``: its size, free space, and recording failures since start;
+* ``workers``: the job queue they drain (a separate process: the queue is how the
+  gateway sees them): ``degraded`` when a job has waited longer than
+  ``WORKER_LAG_SECONDS`` (no worker is running, or they cannot keep up).
 
 Overall: ``down`` (HTTP 503) when no session can be opened (database or guacd),
 ``degraded`` when sessions are still recorded but something needs an operator
@@ -23,10 +26,13 @@ import time
 
 from sqlalchemy import text
 
+from gui_recorder.db import jobs
+from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway.services import Services
 
 OK, DEGRADED, DOWN = "ok", "degraded", "down"
 PROBE_TIMEOUT_SECONDS = 2.0
+WORKER_LAG_SECONDS = 600.0
 # A connection id that never exists: guacd answers (closes, or says `error`) without forking a client,
 # so probing leaves no trace in guacd's "Creating new client" log and costs no process.
 _PROBE = b"6.select,37.$00000000-0000-0000-0000-000000000000;"
@@ -79,6 +85,13 @@ async def report(services: Services, *, detail: bool) -> dict:
         _timed(guacd_answers, settings.guacd_host, settings.guacd_port))
     up = await asyncio.to_thread(uploader.state)
     try:
+        queued, running, oldest = await asyncio.to_thread(jobs.backlog, services.db)
+        workers = {"status": DEGRADED if oldest is not None and oldest > WORKER_LAG_SECONDS else OK,
+                   "queued": queued, "running": running,
+                   "oldest_queued_seconds": round(oldest, 1) if oldest is not None else None}
+    except GuiRecorderError:
+        workers = {"status": DOWN}  # the database is down: reported above
+    try:
         free = shutil.disk_usage(recordings.spool.root).free if recordings.spool.root.exists() else None
     except OSError:
         free = None
@@ -93,6 +106,7 @@ async def report(services: Services, *, detail: bool) -> dict:
                      "oldest_unuploaded_seconds": round(up["oldest_unuploaded_seconds"], 1)},
         "spool": {"status": OK, "bytes": await asyncio.to_thread(recordings.spool.size_bytes), "free_bytes": free,
                   "live_sessions": len(recordings.live), "recording_failures": recordings.recording_failures},
+        "workers": workers,
     }
     if detail:
         components["database"]["detail"] = db_why
@@ -107,7 +121,7 @@ async def report(services: Services, *, detail: bool) -> dict:
             {"at": failure[0], "detail": failure[1]} if failure else None)
     if not (db_ok and guacd_ok):
         overall = DOWN
-    elif not store_ok or not uploader_ok or up["last_error"]:
+    elif not store_ok or not uploader_ok or up["last_error"] or workers["status"] != OK:
         overall = DEGRADED
     else:
         overall = OK
