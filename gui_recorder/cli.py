@@ -226,7 +226,7 @@ def _dev_secrets(path: Path) -> dict:
     data = {
         "secret_key": secrets.token_urlsafe(32),
         "minio_secret_key": secrets.token_urlsafe(18),
-        "accounts": {role: f"{role}-{secrets.token_urlsafe(6)}" for role in DEMO_ROLES},
+        "accounts": {role: f"{role}-{secrets.token_urlsafe(12)}" for role in DEMO_ROLES},
     }
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -102,8 +102,9 @@ async def running(settings: Settings, clock: Clock):
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> tuple[Settings, dict[str, str]]:
     """Accounts and connections, made once: argon2 is slow on purpose, so each test copies this database."""
-    passwords = {role: f"{role}-{secrets.token_hex(6)}" for role in ROLES}
-    passwords["vendor2"] = "vendor2-" + secrets.token_hex(6)
+    # Never all digits after the role (the policy strips trailing digits, and "admin" is a common password).
+    passwords = {role: f"{role}-{secrets.token_hex(6)}-pw" for role in ROLES}
+    passwords["vendor2"] = "vendor2-" + secrets.token_hex(6) + "-pw"
     settings = make_settings(tmp_path_factory.mktemp("template"), admin_password=passwords["admin"])
     db = Database(settings)
     try:
