@@ -17,3 +17,4 @@ bench: setup
 	.venv/bin/python bench/ocr.py
 	.venv/bin/python bench/live_search.py
 	.venv/bin/python bench/search.py
+	.venv/bin/python bench/login.py

@@ -168,7 +168,7 @@ async def test_ensure_user_applies_the_policy_and_the_demo_passwords_pass(gw):
     with pytest.raises(PasswordPolicyError, match="at least 12"):
         accounts.ensure_user(gw.db, "erin", "tiny", "vendor")
     assert PasswordPolicyError.http_status == 422
-    # The shapes the dev stack (`role-` + token_urlsafe(6)) and the tests generate.
+    # The shapes the dev stack (`role-` + token_urlsafe(12)) and the tests generate.
     for role in ("admin", "operator", "vendor", "auditor"):
         accounts.ensure_user(gw.db, f"demo-{role}", f"{role}-{secrets.token_urlsafe(12)}", role)
     # An existing account re-ensured with its (older, weaker-policy) password is not refused.
