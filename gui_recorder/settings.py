@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     login_backoff_max_seconds: float = Field(900.0, gt=0, description="The longest sign-in lock")
     login_failure_window_seconds: float = Field(
         900.0, gt=0, description="Failures are forgotten after this many seconds without a new one")
+    password_hash_time_cost: int = Field(
+        3, ge=1, le=16, description="argon2 iterations per password hash (argon2-cffi's default; a stored hash "
+                                    "keeps its own costs, so changing this locks nobody out)")
+    password_hash_memory_kib: int = Field(
+        65536, ge=1024, le=4 << 20, description="argon2 memory per password hash in KiB (64 MiB, argon2-cffi's "
+                                                "default); lower it only for tests")
     password_min_length: int = Field(12, ge=8, le=128, description="Shortest password an account may be given")
     metrics_token: SecretStr | None = Field(
         None, description="Bearer token that /metrics requires (Prometheus `authorization` credentials)")

@@ -36,6 +36,12 @@ def minio_client(stack):
 def pytest_configure(config):
     # Chromium and X programs must never try to reach the (closed) network.
     os.environ.setdefault("NO_AT_BRIDGE", "1")
+    # Real argon2, at its cheapest costs: the tests hash and verify a password some 160 times, which at
+    # the product's costs (64 MiB, 3 passes: ~0.2 s each here) was most of the unit layer's time. Every
+    # Settings built in the tests, and every gateway or worker process they start, inherits this;
+    # bench/login.py measures the product's own costs.
+    os.environ.setdefault("GUI_RECORDER_PASSWORD_HASH_TIME_COST", "1")
+    os.environ.setdefault("GUI_RECORDER_PASSWORD_HASH_MEMORY_KIB", "1024")
 
 
 # Fixtures that start real components: whoever uses one is a `stack` test.

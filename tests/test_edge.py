@@ -38,17 +38,24 @@ class Monotonic:
 def hashes(monkeypatch) -> list[str]:
     """Counts the argon2 verifications sign-in does (a wrapper around the real one, not a stand-in)."""
     calls: list[str] = []
-    real = accounts._hasher
+    real_hashing = accounts._hashing
 
     class Counted:
+        def __init__(self, real):
+            self.real = real
+
         def verify(self, hash_, password):
             calls.append(password)
-            return real.verify(hash_, password)
+            return self.real.verify(hash_, password)
 
         def hash(self, password):
-            return real.hash(password)
+            return self.real.hash(password)
 
-    monkeypatch.setattr(accounts, "_hasher", Counted())
+    def counted(db):
+        hasher, dummy = real_hashing(db)
+        return Counted(hasher), dummy
+
+    monkeypatch.setattr(accounts, "_hashing", counted)
     return calls
 
 
@@ -130,7 +137,11 @@ async def test_parallel_guesses_cannot_slip_past_the_count(gw, clock, hashes):
     answers = await asyncio.gather(*(login(client, "vendor", f"burst-{i}") for i in range(30)))
     codes = [a.status_code for a in answers]
     free = gw.settings.login_free_failures_per_account
-    assert codes.count(401) == free - 1 and len(hashes) == free and codes.count(429) == 30 - (free - 1)
+    # The free failures left (free - 1) may be in flight at once; past them one try at a time is let in,
+    # whose failure locks the account. Whether that one comes during the burst depends on how fast the
+    # others' hashes finish: either way no more than free + 1 passwords are checked, never 31.
+    assert len(hashes) in (free, free + 1), hashes
+    assert codes.count(401) == len(hashes) - 1 and codes.count(429) == 30 - codes.count(401)
 
 
 async def test_many_sign_ins_of_one_account_at_once_are_not_throttled(gw, clock):

@@ -64,6 +64,7 @@ class Database:
     def __init__(self, settings: Settings, clock: Clock | None = None):
         self.url = settings.resolved_database_url
         self.now: Clock = clock or utc_now
+        self.settings = settings  # what the repositories over it need (e.g. the password-hash costs)
         if self.url.startswith("sqlite"):
             if self.url.startswith("sqlite:///") and ":memory:" not in self.url:
                 settings.var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

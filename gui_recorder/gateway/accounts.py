@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -11,20 +13,25 @@ from gui_recorder.errors import AuthError, ConfigError, PasswordPolicyError
 from gui_recorder.gateway.passwords import check_password
 from gui_recorder.settings import Settings
 
-_hasher = PasswordHasher()
-# Verified when the user does not exist, so that a wrong name costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("not a password")
+@functools.cache
+def hashing(time_cost: int, memory_kib: int) -> tuple[PasswordHasher, str]:
+    """The argon2 hasher for these costs, and a hash it verifies when the user does not exist
+    (so that a wrong name costs as long as a wrong password). A stored hash carries its own
+    costs: changing the settings never locks anyone out."""
+    hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+    return hasher, hasher.hash("not a password")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def _hashing(db: Database) -> tuple[PasswordHasher, str]:
+    return hashing(db.settings.password_hash_time_cost, db.settings.password_hash_memory_kib)
 
 
 def authenticate(db: Database, username: str, password: str) -> User:
+    hasher, dummy = _hashing(db)
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == username))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        hasher.verify(user.password_hash if user else dummy, password)
     except (VerificationError, InvalidHashError):
         user = None
     if user is None or user.disabled:
@@ -41,19 +48,20 @@ def ensure_user(db: Database, username: str, password: str, role: str, *, min_le
     """
     if role not in ROLES:
         raise ConfigError(f"role must be one of {ROLES}, not {role!r}")
+    hasher, _ = _hashing(db)
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == username))
         if user is None:
             check_password(password, username, min_length)
-            user = User(username=username, password_hash=hash_password(password), role=role, disabled=False,
+            user = User(username=username, password_hash=hasher.hash(password), role=role, disabled=False,
                         created_at=db.now())
             s.add(user)
         else:
             try:
-                _hasher.verify(user.password_hash, password)
+                hasher.verify(user.password_hash, password)
             except (VerificationError, InvalidHashError):
                 check_password(password, username, min_length)
-                user.password_hash = hash_password(password)
+                user.password_hash = hasher.hash(password)
             user.role = role
             user.disabled = False
         s.flush()
