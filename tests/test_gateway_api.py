@@ -22,7 +22,7 @@ import pytest
 
 from gui_recorder.db import Database, Session, User
 from gui_recorder.errors import AuthError, ConfigError, ForbiddenError
-from gui_recorder.gateway import accounts, registry, tokens
+from gui_recorder.gateway import accounts, connections, tokens
 from gui_recorder.sessions import rows
 from gui_recorder.gateway.app import create_app
 from gui_recorder.gateway.filter import ClientPolicy
@@ -113,15 +113,15 @@ def template(tmp_path_factory) -> tuple[Settings, dict[str, str]]:
             accounts.ensure_user(db, role, passwords[role], role)
         accounts.ensure_user(db, "vendor2", passwords["vendor2"], "vendor")
         for spec in (
-            registry.ConnectionIn(id="win-rdp", name="Windows", protocol="rdp", host="10.0.0.5", port=3389,
+            connections.ConnectionIn(id="win-rdp", name="Windows", protocol="rdp", host="10.0.0.5", port=3389,
                                   username="svc", password=TARGET_PASSWORD, domain="CORP",
                                   parameters={"security": "nla", "ignore-cert": "true"},
                                   allowed_roles=["operator"], allowed_users=["vendor"]),
-            registry.ConnectionIn(id="lin-vnc", name="Linux", protocol="vnc", host="10.0.0.6", port=5900,
+            connections.ConnectionIn(id="lin-vnc", name="Linux", protocol="vnc", host="10.0.0.6", port=5900,
                                   password=TARGET_PASSWORD, allowed_roles=["operator"],
                                   recording_policy={"allow_clipboard": False, "retention_days": 30}),
         ):
-            registry.ensure_connection(db, settings, spec)
+            connections.ensure_connection(db, settings, spec)
     finally:
         db.dispose()  # the last connection closing folds the WAL into the file
     return settings, passwords
@@ -320,23 +320,23 @@ async def test_credentials_are_never_returned_and_are_encrypted_at_rest(gw):
     assert TARGET_PASSWORD.encode() not in raw and b"CORP" not in raw
 
     # Only the gateway, with the right key, gets them back: for guacd.
-    connection = registry.get_connection(gw.db, "win-rdp")
-    definition = registry.definition_for(connection, gw.settings, ClientPolicy())
+    connection = connections.get_connection(gw.db, "win-rdp")
+    definition = connections.definition_for(connection, gw.settings, ClientPolicy())
     assert definition.protocol == "rdp"
     assert {k: definition.parameters[k] for k in ("hostname", "port", "username", "password", "domain", "security")} == {
         "hostname": "10.0.0.5", "port": "3389", "username": "svc", "password": TARGET_PASSWORD, "domain": "CORP",
         "security": "nla"}
     other_key = gw.settings.model_copy(update={"secret_key": gw.settings.secret_key.__class__("another")})
     with pytest.raises(ConfigError, match="cannot be decrypted"):
-        registry.definition_for(connection, other_key, ClientPolicy())
+        connections.definition_for(connection, other_key, ClientPolicy())
 
 
 async def test_policy_flags_reach_guacd_parameters(gw):
-    connection = registry.get_connection(gw.db, "lin-vnc")
+    connection = connections.get_connection(gw.db, "lin-vnc")
     assert connection.recording_policy == {"fail_closed": True, "allow_clipboard": False,
                                            "allow_file_transfer": False, "retention_days": 30}
     policy = ClientPolicy.from_recording_policy(connection.recording_policy)
-    params = registry.definition_for(connection, gw.settings, policy).parameters
+    params = connections.definition_for(connection, gw.settings, policy).parameters
     assert params["disable-copy"] == params["disable-paste"] == "true"
     assert params["enable-drive"] == "false" and "username" not in params
 
@@ -354,7 +354,7 @@ async def test_admin_create_update_delete_with_audit(gw):
     updated = await admin.put("/api/admin/connections/new-vnc", json=edit)
     assert updated.status_code == 200 and updated.json()["name"] == "Renamed"
     assert updated.json()["has_password"] is True
-    params = registry.definition_for(registry.get_connection(gw.db, "new-vnc"), gw.settings, ClientPolicy()).parameters
+    params = connections.definition_for(connections.get_connection(gw.db, "new-vnc"), gw.settings, ClientPolicy()).parameters
     assert params["password"] == "first-secret" and params["port"] == "5901"
     # Another port is another endpoint: the stored password does not follow it (test_gateway_security).
     edit["port"] = 5902
@@ -391,10 +391,10 @@ async def test_bad_connection_specs_are_refused_with_422(gw, change):
 
 
 async def test_ensure_connection_is_idempotent(gw):
-    spec = registry.ConnectionIn(id="same", name="Same", protocol="vnc", host="10.0.0.9", port=5900,
+    spec = connections.ConnectionIn(id="same", name="Same", protocol="vnc", host="10.0.0.9", port=5900,
                                  password="pw", allowed_roles=["vendor"])
-    registry.ensure_connection(gw.db, gw.settings, spec)
-    registry.ensure_connection(gw.db, gw.settings, spec)
+    connections.ensure_connection(gw.db, gw.settings, spec)
+    connections.ensure_connection(gw.db, gw.settings, spec)
     admin = await gw.api("admin")
     found = [c for c in (await admin.get("/api/admin/connections")).json() if c["id"] == "same"]
     assert len(found) == 1 and found[0]["allowed_roles"] == ["vendor"] and found[0]["has_password"]
@@ -454,7 +454,7 @@ async def test_revoked_grant_or_deleted_connection_burns_tokens(gw):
 # -- sessions --------------------------------------------------------------------------------
 
 def open_session(gw: Gateway, username: str, connection_id: str, addr: str = "203.0.113.5") -> Session:
-    session = rows.create_session(gw.db, _user(gw.db, username), registry.get_connection(gw.db, connection_id),
+    session = rows.create_session(gw.db, _user(gw.db, username), connections.get_connection(gw.db, connection_id),
                                           addr, None)
     gw.clock.advance(60)
     return session

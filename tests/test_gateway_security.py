@@ -183,7 +183,7 @@ async def test_a_connection_moved_to_another_host_does_not_take_its_password_alo
 
 
 def test_secret_parameters_are_sealed_write_only_and_reach_guacd(gateway):
-    from gui_recorder.gateway import registry
+    from gui_recorder.gateway import connections
     from gui_recorder.gateway.filter import ClientPolicy
 
     secrets_given = {"gateway-password": "gw-" + os.urandom(8).hex(), "sftp-password": "sftp-" + os.urandom(8).hex(),
@@ -208,8 +208,8 @@ def test_secret_parameters_are_sealed_write_only_and_reach_guacd(gateway):
         view = kept.json()
         assert view["secret_parameters"] == sorted(secrets_given) and view["has_password"] and view["has_username"]
         assert "username" not in view and "gateway-password" not in view["parameters"]
-        row = registry.get_connection(gateway.app.state.services.db, "sealed-rdp")
-        params = registry.definition_for(row, gateway.settings, ClientPolicy()).parameters
+        row = connections.get_connection(gateway.app.state.services.db, "sealed-rdp")
+        params = connections.definition_for(row, gateway.settings, ClientPolicy()).parameters
         assert all(params[k] == v for k, v in secrets_given.items()), "only guacd gets them back"
         # The RDP gateway host changes: its sealed password does not follow it.
         moved = admin.put("/api/admin/connections/sealed-rdp",

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select, text
 
 from gui_recorder.db import User
-from gui_recorder.gateway import accounts, audit, registry
+from gui_recorder.gateway import accounts, audit, connections
 from gui_recorder.sessions import rows
 from gui_recorder.gateway.app import create_app
 from gui_recorder.storage.keys import manifest_key, media_key, segment_key
@@ -67,7 +67,7 @@ async def gw(stack, tmp_path_factory):
     async with app.router.lifespan_context(app):
         for name in USERS:
             accounts.ensure_user(app.state.services.db, name, passwords[name], name)
-        registry.ensure_connection(app.state.services.db, settings, registry.ConnectionIn(
+        connections.ensure_connection(app.state.services.db, settings, connections.ConnectionIn(
             id="audited", name="Audited", protocol="vnc", host="10.8.8.8", port=5900, allowed_roles=["vendor"]))
         transport = httpx.ASGITransport(app=app, client=("198.51.100.33", 41000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
@@ -86,7 +86,7 @@ def new_session(gw) -> str:
     db = app.state.services.db
     with db.session() as s:
         vendor = s.scalar(select(User).where(User.username == "vendor"))
-    row = rows.create_session(db, vendor, registry.get_connection(db, "audited"), "203.0.113.1", None)
+    row = rows.create_session(db, vendor, connections.get_connection(db, "audited"), "203.0.113.1", None)
     rows.end_session(db, row.id, "ended", "user disconnected", 10, 10, None)
     sid = row.id
     store.put_bytes(segment_key(sid, 0), RECORDING)

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute, iter_route_contexts
 from starlette.routing import Mount, Route
 
 from gui_recorder.db import Database, User
-from gui_recorder.gateway import accounts, registry
+from gui_recorder.gateway import accounts, connections
 from gui_recorder.sessions import rows
 from gui_recorder.gateway.app import create_app
 from gui_recorder.settings import Settings
@@ -75,7 +75,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}
 USERS = (*ROLES, "ghost")  # "ghost": a role from a newer build, unknown here: it has no capabilities
-CONNECTION = registry.ConnectionIn(id="matrix", name="Matrix", protocol="vnc", host="10.9.9.9", port=5900,
+CONNECTION = connections.ConnectionIn(id="matrix", name="Matrix", protocol="vnc", host="10.9.9.9", port=5900,
                                    allowed_roles=list(ROLES))
 
 
@@ -189,7 +189,7 @@ async def matrix(tmp_path_factory):
 
             s.scalar(select(User).where(User.username == "ghost")).role = "ghost"
             vendor = s.scalar(select(User).where(User.username == "vendor"))
-        connection = registry.ensure_connection(db, settings, CONNECTION)
+        connection = connections.ensure_connection(db, settings, CONNECTION)
         session = rows.create_session(db, vendor, connection, "203.0.113.9", None)
         rows.end_session(db, session.id, "ended", "user disconnected", 10, 10, None)
         transport = httpx.ASGITransport(app=app, client=("192.0.2.20", 40000))
@@ -208,7 +208,7 @@ async def matrix(tmp_path_factory):
 async def test_matrix(matrix, method, path):
     app, client, tokens, session_id = matrix
     # A cell may have deleted the connection (admin DELETE): every cell starts from the same state.
-    registry.ensure_connection(app.state.services.db, app.state.services.settings, CONNECTION)
+    connections.ensure_connection(app.state.services.db, app.state.services.settings, CONNECTION)
     url = path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id)
     need = EXPECTED[(method, path)]
     anonymous = await client.request(method, url)
@@ -244,7 +244,7 @@ async def test_vendors_see_their_own_rows_and_nobody_elses(matrix):
 
     with db.session() as s:
         operator = s.scalar(select(User).where(User.username == "operator"))
-    other = rows.create_session(db, operator, registry.get_connection(db, CONNECTION.id), None, None)
+    other = rows.create_session(db, operator, connections.get_connection(db, CONNECTION.id), None, None)
 
     async def listed(name: str) -> set[str]:
         resp = await client.get("/api/sessions", headers={"Authorization": f"Bearer {tokens[name]}"})

@@ -25,7 +25,7 @@ from gui_recorder.db.database import Clock
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
-from gui_recorder.gateway import edge, forget_api, throttle, vocabulary_api
+from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -50,7 +50,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         db = Database(settings, clock)
         db.create_all()
-        registry.seal_plaintext_secrets(db, settings)  # secret parameters stored before they were sealed
+        connections.seal_plaintext_secrets(db, settings)  # secret parameters stored before they were sealed
         accounts.seed_admin(db, settings)
         tiers = tier_stores(settings)  # in order: recordings are written to the first
         hot = tiers[0].store

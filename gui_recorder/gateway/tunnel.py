@@ -15,7 +15,7 @@ import logging
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
 from gui_recorder.errors import AuthError, ForbiddenError, GuacdError, GuiRecorderError, RecordingError
-from gui_recorder.gateway import audit, registry, tokens
+from gui_recorder.gateway import audit, connections, tokens
 from gui_recorder.gateway.auth import public
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
 from gui_recorder.gateway.relay import Ending, Relay, State
@@ -110,7 +110,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
             return
 
         client_policy = ClientPolicy.from_recording_policy(policy)
-        definition = registry.definition_for(connection, settings, client_policy)
+        definition = connections.definition_for(connection, settings, client_policy)
         client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
                             dpi=_clamp(dpi, 48, 600))
         try:

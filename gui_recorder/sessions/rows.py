@@ -78,6 +78,15 @@ def close_interrupted(db: Database, reason: str,
         return [row.id for row in rows]
 
 
+def object_metadata(db: Database, session_id: str, tier: str) -> dict[str, str]:
+    """What every object of a session carries in its bucket: whose, which connection, which tier."""
+    with db.session() as s:
+        row = s.get(Session, session_id)
+    if row is None:
+        return {"session": session_id, "tier": tier}
+    return {"session": session_id, "user": row.username, "connection": row.connection_id, "tier": tier}
+
+
 def recording_stored(db: Database, session_id: str, manifest: dict,
                      on_complete: Callable[[str], None] | None = None) -> None:
     """The uploader's hook: the manifest as it stands in the object store.

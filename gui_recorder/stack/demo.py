@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gui_recorder.db import Database
 from gui_recorder.gateway.accounts import ensure_user
-from gui_recorder.gateway.registry import ConnectionIn, ensure_connection
+from gui_recorder.gateway.connections import ConnectionIn, ensure_connection
 from gui_recorder.settings import Settings
 from gui_recorder.stack.supervisor import StackInfo
 

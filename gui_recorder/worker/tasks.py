@@ -16,6 +16,7 @@ from gui_recorder.errors import NotFoundError
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import media_key
 from gui_recorder.recording.reader import iter_recording
+from gui_recorder.sessions import rows
 from gui_recorder.vocabulary import JobKind
 from gui_recorder.worker.runner import Context
 
@@ -126,19 +127,14 @@ def index_task(ctx: Context, session_id: str) -> None:
 
 
 def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:
-    with ctx.db.session() as s:
-        row = s.get(Session, session_id)
-    if row is None:
-        return {"session": session_id, "tier": ctx.hot.tier}
-    return {"session": session_id, "user": row.username, "connection": row.connection_id, "tier": ctx.hot.tier}
+    return rows.object_metadata(ctx.db, session_id, ctx.hot.tier)
 
 
 def _update(ctx: Context, session_id: str, **fields) -> None:
-    with ctx.db.session() as s:
-        row = s.get(Session, session_id)
-        if row is not None:
-            for name, value in fields.items():
-                setattr(row, name, value)
+    try:
+        rows.update_session(ctx.db, session_id, **fields)
+    except NotFoundError:
+        pass  # forgotten while its job ran: nothing to record it on
 
 
 TASKS = {JobKind.RENDER: render_task, JobKind.INDEX: index_task}
