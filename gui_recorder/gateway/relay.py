@@ -44,6 +44,13 @@ security_log = logging.getLogger("gui_recorder.security")
 # A browser sends small instructions; guacd's own limits bound them (parser-constants.h).
 BROWSER_LIMITS = Limits(max_element_length=8192, max_elements=128, max_instruction_length=32768)
 TICK_SECONDS = 1.0
+# After a send finds the browser's socket closed, how long the receiving side has to report why
+# (its close code: 1009 for an oversized message is a violation, not the user leaving).
+BROWSER_GONE_GRACE_SECONDS = 5.0
+
+
+class BrowserGone(Exception):
+    """A send to the browser failed: its socket is closing or closed (the receive side knows why)."""
 
 # WebSocket close codes (RFC 6455) that mean the browser broke the protocol or a limit, not "the user left".
 _WS_VIOLATIONS = {1002: "a WebSocket protocol error", 1003: "a message type the gateway does not accept",
@@ -128,7 +135,12 @@ class Relay:
 
     async def _send_browser(self, text: str) -> None:
         async with self._send_lock:
-            await self.ws.send_text(text)
+            try:
+                await self.ws.send_text(text)
+            except (RuntimeError, OSError, WebSocketDisconnect) as exc:
+                # uvicorn refuses a send after it closed the socket itself (e.g. a message over
+                # ws_max_size): that is not the gateway failing, and not yet the reason.
+                raise BrowserGone(str(exc)) from exc
 
     async def _send_guacd(self, text: str) -> None:
         if self.ending is None:  # whatever ended the session, nothing more reaches the target
@@ -323,6 +335,13 @@ class Relay:
             raise
         except WebSocketDisconnect as exc:
             self.end(self._browser_closed(exc.code))
+        except BrowserGone as exc:
+            # The receiving side learns the close code and ends the session with the true reason;
+            # only if it says nothing in a moment is the reason this one.
+            try:
+                await asyncio.wait_for(self._done.wait(), BROWSER_GONE_GRACE_SECONDS)
+            except TimeoutError:
+                self.end(self._user_left(f"the browser's connection closed under a send ({exc})"))
         except (OSError, ConnectionError) as exc:
             self.end(Ending(SessionStatus.FAILED, f"connection to guacd lost: {exc}", Status.UPSTREAM_ERROR,
                             "The connection to the remote desktop was lost."))
