@@ -43,7 +43,7 @@ PIN
 fi
 
 # MinIO is not packaged: build it once with the Go toolchain and cache the binary.
-# Pinned (never @latest): the version ../shared/ENVIRONMENT.md verified; a cached
+# Pinned to the version ../shared/ENVIRONMENT.md verified (no floating tag); a cached
 # binary of another version is rebuilt, so every machine runs the same server.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
 MINIO_BIN="${GUI_RECORDER_MINIO_BIN:-$HOME/go/bin/minio}"

@@ -23,7 +23,8 @@ import websockets
 from gui_recorder.errors import ConfigError, PasswordPolicyError, ThrottledError
 from gui_recorder.gateway import accounts, throttle
 from gui_recorder.gateway.passwords import check_password
-from test_gateway_api import Clock, gw, make_settings, open_session, running, template  # noqa: F401 (fixtures)
+from support.inprocess import Clock
+from test_gateway_api import gw, make_settings, open_session, running, template  # noqa: F401 (fixtures)
 
 
 class Monotonic:

@@ -28,22 +28,10 @@ from gui_recorder.gateway.app import create_app
 from gui_recorder.gateway.filter import ClientPolicy
 from gui_recorder.settings import Settings
 from gui_recorder.stack.process import free_port
+from support.inprocess import Clock
 
 ROLES = ("admin", "operator", "vendor", "auditor")
 TARGET_PASSWORD = "tgt-" + secrets.token_hex(12)  # must never leave the gateway
-
-
-class Clock:
-    """The database's "now", moved by the test."""
-
-    def __init__(self):
-        self.now = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass

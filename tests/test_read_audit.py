@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import cv2
 import httpx
@@ -28,23 +28,13 @@ from gui_recorder.gateway.app import create_app
 from gui_recorder.storage.keys import manifest_key, media_key, segment_key
 from gui_recorder.settings import Settings
 from gui_recorder.storage import write_store
+from support.inprocess import Clock, sign_in_all
 
 pytestmark = pytest.mark.stack
 WINDOW = 300
 VIDEO = secrets.token_bytes(200_000)
 RECORDING = b"4.size,1.0,4.1024,3.768;4.sync,4.1000;"
 USERS = ("auditor", "admin", "vendor")
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def _jpeg(width: int, height: int) -> bytes:
@@ -62,7 +52,7 @@ async def gw(stack, tmp_path_factory):
                         s3_access_key=stack.minio.access_key, s3_secret_key=stack.minio.secret_key,
                         hot_bucket=f"audit-hot-{tag}", cold_bucket=f"audit-cold-{tag}",
                         audit_view_window_seconds=WINDOW)
-    clock = Clock()
+    clock = Clock(datetime(2026, 5, 6, 7, 8, 9, tzinfo=UTC))
     app = create_app(settings, clock)
     async with app.router.lifespan_context(app):
         for name in USERS:
@@ -71,12 +61,8 @@ async def gw(stack, tmp_path_factory):
             id="audited", name="Audited", protocol="vnc", host="10.8.8.8", port=5900, allowed_roles=["vendor"]))
         transport = httpx.ASGITransport(app=app, client=("198.51.100.33", 41000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            tokens = {}
-            for name in USERS:
-                resp = await client.post("/api/auth/login", json={"username": name, "password": passwords[name]})
-                assert resp.status_code == 200, resp.text
-                tokens[name] = {"Authorization": f"Bearer {resp.json()['token']}"}
-            client.cookies.clear()
+            tokens = {name: {"Authorization": f"Bearer {token}"}
+                      for name, token in (await sign_in_all(client, passwords)).items()}
             yield app, client, tokens, clock, write_store(settings)
 
 

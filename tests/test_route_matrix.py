@@ -27,6 +27,7 @@ from gui_recorder.gateway.app import create_app
 from gui_recorder.settings import Settings
 from gui_recorder.stack.process import free_port
 from gui_recorder.vocabulary import ROLES, Capability, capabilities_of
+from support.inprocess import sign_in_all
 
 C = Capability
 PUBLIC, SIGNED_IN = "public", "signed in"
@@ -194,12 +195,7 @@ async def matrix(tmp_path_factory):
         rows.end_session(db, session.id, "ended", "user disconnected", 10, 10, None)
         transport = httpx.ASGITransport(app=app, client=("192.0.2.20", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-            tokens = {}
-            for name in USERS:
-                resp = await client.post("/api/auth/login", json={"username": name, "password": passwords[name]})
-                assert resp.status_code == 200, resp.text
-                tokens[name] = resp.json()["token"]
-            client.cookies.clear()  # the sign-ins set cookies: each cell names its user by bearer token only
+            tokens = await sign_in_all(client, passwords)  # each cell names its user by bearer token only
             yield app, client, tokens, session.id
 
 
