@@ -134,12 +134,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     db = Database(settings)
     db.create_all()
-
-    def queue(session_id: str) -> None:
-        for kind in jobs.KINDS:
-            jobs.enqueue(db, kind, session_id)
-
-    results = import_directory(db, write_store(settings), directory, on_imported=queue)
+    results = import_directory(db, write_store(settings), directory,
+                               on_imported=lambda session_id: jobs.enqueue_all(db, session_id))
     for r in results:
         print(f"{r.status:8} {r.path}" + (f"  session {r.session_id}" if r.session_id else "")
               + (f"  ({r.detail})" if r.detail else ""))

@@ -15,6 +15,12 @@ KINDS = tuple(JobKind)
 MAX_ATTEMPTS = 3
 
 
+def enqueue_all(db: Database, session_id: str) -> None:
+    """A stored recording is worth rendering and indexing: queue every kind of work for it, durably."""
+    for kind in KINDS:
+        enqueue(db, kind, session_id)
+
+
 def enqueue(db: Database, kind: str, session_id: str, *, again: bool = False) -> None:
     """Queue ``kind`` for a session once; ``again`` re-queues a finished job (e.g. a re-index)."""
     now = db.now()

@@ -55,13 +55,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         tiers = tier_stores(settings)  # in order: recordings are written to the first
         hot = tiers[0].store
 
-        def queue_work(session_id: str) -> None:
-            # A complete recording is worth rendering and indexing: queue both, durably.
-            for kind in jobs.KINDS:
-                jobs.enqueue(db, kind, session_id)
         recordings = RecordingService(
             settings, hot,
-            on_complete=lambda sid, manifest: rows.recording_stored(db, sid, manifest, queue_work),
+            on_complete=lambda sid, manifest: rows.recording_stored(db, sid, manifest,
+                                                                    lambda done: jobs.enqueue_all(db, done)),
             on_progress=lambda sid, manifest: rows.recording_stored(db, sid, manifest))
         ensure_buckets(*(t.store for t in tiers), fatal=False)  # every tier exists before anything reads it
         tiering = Tiering(tiers)  # moves and forgets (DELETE /api/sessions/{id})
