@@ -123,10 +123,11 @@ class GatewayCollector:
         services = self.services
         yield GaugeMetricFamily("gr_active_sessions", "Sessions being relayed now", value=len(services.active))
         recordings = services.recordings
+        sealed_age, first_byte_age = recordings.uploader.ages()  # one walk of the spool for both
         yield GaugeMetricFamily("gr_spool_bytes", "Bytes waiting in the local recording spool",
                                 value=recordings.spool.size_bytes())
         yield GaugeMetricFamily("gr_upload_lag_seconds", "Age of the oldest segment not yet uploaded",
-                                value=recordings.uploader.lag_seconds())
+                                value=sealed_age)
         yield CounterMetricFamily("gr_recording_bytes_uploaded", "Recording bytes uploaded by this gateway",
                                   value=recordings.uploader.uploaded_bytes)
         # Alerts (issue 10): a recording that failed, an uploader that stopped, stuck or quarantined sessions.
@@ -143,7 +144,7 @@ class GatewayCollector:
                                 value=len(recordings.spool.quarantined()))
         yield GaugeMetricFamily("gr_upload_oldest_unuploaded_seconds",
                                 "Age of the oldest spooled byte not yet in the object store",
-                                value=uploader.oldest_unuploaded_age())
+                                value=first_byte_age)
         usage = services.usage.get()
         tier_bytes = GaugeMetricFamily("gr_tier_bytes", "Bytes stored per tier", labels=["tier"])
         tier_objects = GaugeMetricFamily("gr_tier_objects", "Objects stored per tier", labels=["tier"])

@@ -86,23 +86,22 @@ class Uploader:
         with contextlib.suppress(RuntimeError):  # the loop is closing: the next start drains
             loop.call_soon_threadsafe(self._wake.set)
 
-    def lag_seconds(self) -> float:
-        """Age of the oldest sealed segment still waiting for upload."""
-        oldest = min((p.stat().st_mtime for d in self.spool.session_dirs() for p in d.glob("*.guac")), default=None)
-        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
-
-    def oldest_unuploaded_age(self) -> float:
-        """Age of the oldest byte in the spool not yet in the store (sealed or not; live sessions too)."""
-        oldest = None
+    def ages(self) -> tuple[float, float]:
+        """Seconds since (the oldest sealed segment waiting for upload was sealed, the oldest byte in
+        the spool not yet in the store was written: sealed or not, live sessions too), in one walk."""
+        sealed = first_byte = None
         for d in self.spool.session_dirs():
             for p in (*d.glob("*.guac"), *d.glob("*.part")):
                 with contextlib.suppress(OSError):
                     st = p.stat()
+                    if p.suffix == ".guac":
+                        sealed = st.st_mtime if sealed is None else min(sealed, st.st_mtime)
                     if st.st_size:
                         # A segment's first byte is about as old as the file (ctime at creation).
                         t = min(st.st_ctime, st.st_mtime)
-                        oldest = t if oldest is None else min(oldest, t)
-        return 0.0 if oldest is None else max(0.0, time.time() - oldest)
+                        first_byte = t if first_byte is None else min(first_byte, t)
+        now = time.time()
+        return tuple(0.0 if t is None else max(0.0, now - t) for t in (sealed, first_byte))
 
     def stuck(self) -> dict[str, str]:
         return {sid: r.last_error for sid, r in self.retries.items() if r.failures >= STUCK_AFTER}
@@ -113,7 +112,7 @@ class Uploader:
                 "retrying": {sid: {"failures": r.failures, "last_error": r.last_error}
                              for sid, r in self.retries.items()},
                 "stuck": self.stuck(), "quarantined": self.spool.quarantined(),
-                "oldest_unuploaded_seconds": self.oldest_unuploaded_age()}
+                "oldest_unuploaded_seconds": self.ages()[1]}
 
     def _note_error(self, message: str) -> None:
         self.errors += 1
