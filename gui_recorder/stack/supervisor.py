@@ -220,9 +220,11 @@ class Stack:
         for attempt in range(5):
             display = f":{_free_display(self._bad_displays) + attempt * 7}"
             # No -auth: local clients of any uid may connect (the tests' xdotool and
-            # screenshots run as root); -nolisten tcp keeps it off the network.
-            proc = self.spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp"],
-                              demo=True)
+            # screenshots run as root); -nolisten tcp keeps it off the network. -noreset: an X
+            # server resets when its last client leaves, and our readiness probe is that client;
+            # an xterm connecting during the reset got "Can't open display" (seen on :92-:94).
+            proc = self.spawn(f"{name}-xvfb", ["Xvfb", display, "-screen", "0", SCREEN, "-nolisten", "tcp",
+                                               "-noreset"], demo=True)
             try:
                 proc.wait_ready(lambda: checks.x_display_owned(display, proc.pid))
                 break

@@ -20,7 +20,10 @@ async def drive_session(gateway, connection_id: str, text: str = "", seconds: fl
         token = api.post(f"/api/connections/{connection_id}/tunnel-token").raise_for_status().json()["token"]
     client = await TunnelClient.open(gateway.url, token)
     try:
-        await asyncio.sleep(1.0)  # the desktop's first frames, as a person would wait for them
+        # The desktop on screen first, as a person would wait for it: on a loaded machine guacd's first
+        # frame can take longer than any fixed pause (a session left before it is a true "never answered").
+        await client.first_frame()
+        await asyncio.sleep(1.0)  # and the rest of its first picture
         await client.type(text)
         await asyncio.sleep(seconds)
     finally:
