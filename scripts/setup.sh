@@ -10,7 +10,7 @@ APT_PACKAGES=(xvfb x11vnc xterm xdotool x11-utils imagemagick freerdp2-shadow-x1
   tesseract-ocr tesseract-ocr-eng chromium fonts-dejavu-core tk python3-tk postgresql-15 maven unzip
   # This wave's real parts: the SIEM receiver, the directory, the HSM token, the SSH target, the load
   # balancer, and the OCR languages with the fonts a target needs to draw them.
-  rsyslog slapd ldap-utils softhsm2 openssh-server haproxy
+  rsyslog rsyslog-gnutls slapd ldap-utils softhsm2 openssh-server haproxy
   tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-rus tesseract-ocr-chi-sim tesseract-ocr-jpn
   fonts-noto-cjk)
 GUACD_PACKAGES=(guacd libguac-client-rdp0 libguac-client-vnc0 libguac-client-ssh0)
