@@ -32,8 +32,10 @@ def bucket_bytes(minio_client, bucket: str) -> tuple[int, int]:
 
 
 async def test_sessions_age_to_cold_then_expire_unless_held(gateway, worker, minio_client):
-    kept, held = await asyncio.gather(drive_session(gateway, "demo-vnc", "echo aging\n", seconds=1),
-                                      drive_session(gateway, "demo-vnc", "echo held\n", seconds=1))
+    # One after the other: two VNC clients connecting to x11vnc at the same instant once left one of them
+    # without a first frame for 30 s on a loaded CI machine, and concurrency is not what this test is about.
+    kept = await drive_session(gateway, "demo-vnc", "echo aging\n", seconds=1)
+    held = await drive_session(gateway, "demo-vnc", "echo held\n", seconds=1)
     db, settings, index = gateway.app.state.services.db, gateway.settings, gateway.app.state.services.search_index
     # Rendered and indexed first: a session is not forgotten while a job writes its outputs.
     await asyncio.to_thread(wait_for, lambda: all(getattr(jobs.job_state(db, k, sid), "state", None) == "done"

@@ -43,6 +43,7 @@ class TunnelClient:
         self.error: Instruction | None = None
         self.closed_at: float | None = None
         self.session_id: str | None = None
+        self.opcodes: dict[str, int] = {}  # what arrived, by opcode: says where a stalled handshake stopped
         self._task: asyncio.Task | None = None
 
     @classmethod
@@ -69,6 +70,7 @@ class TunnelClient:
         try:
             async for message in self.ws:
                 for ins in self.parser.feed_text(message):
+                    self.opcodes[ins[0]] = self.opcodes.get(ins[0], 0) + 1
                     if self.keep:
                         self.seen.append(ins)
                     if ins[0] == "error":
@@ -81,7 +83,7 @@ class TunnelClient:
         finally:
             self.closed_at = time.time()
 
-    async def first_frame(self, timeout: float = 30) -> None:
+    async def first_frame(self, timeout: float = 60) -> None:
         """Wait for guacd's first ``sync`` (the desktop is on screen), or fail with guacd's refusal."""
         synced = asyncio.ensure_future(self.synced.wait())
         try:
@@ -89,7 +91,8 @@ class TunnelClient:
         finally:
             synced.cancel()
         assert self.error is None, f"guacd refused the session: {list(self.error)}"
-        assert self.synced.is_set(), f"no frame from guacd within {timeout:g} s"
+        assert self.synced.is_set(), (f"no frame from guacd within {timeout:g} s (received {self.opcodes or 'nothing'}, "
+                                      f"tunnel {'closed' if self._task.done() else 'open'})")
 
     async def type(self, text: str, pause: float = TYPING_PAUSE_S) -> None:
         for ch in text:
