@@ -133,4 +133,19 @@ if [ "$(cat "$SWAGGER_DIR/VERSION" 2>/dev/null)" != "$SWAGGER_VERSION sha512-$SW
   rm -rf "$SWAGGER_DIR" && mv "$SWAGGER_DIR.tmp" "$SWAGGER_DIR"
   rm -rf "$tmp"
 fi
+
+# The Compose Specification's JSON schema, to validate docker/compose.yaml in the tests (no Docker
+# engine here). From compose-go, the spec's reference implementation, through the Go module proxy:
+# go checks the module against the checksum database, and the file against the digest pinned here.
+COMPOSE_GO_VERSION=v2.4.7
+COMPOSE_SCHEMA_SHA256=e145038bdb404f2cf6d3eca3bf9b62434afcd7f7bea1ee611a1ff41d3b44ce68
+COMPOSE_SCHEMA=tests/vendor/compose-spec.json
+if [ "$(sha256sum "$COMPOSE_SCHEMA" 2>/dev/null | cut -d' ' -f1)" != "$COMPOSE_SCHEMA_SHA256" ]; then
+  log "fetching the Compose Specification schema (compose-go $COMPOSE_GO_VERSION)"
+  dir=$(go mod download -json "github.com/compose-spec/compose-go/v2@$COMPOSE_GO_VERSION" \
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  echo "$COMPOSE_SCHEMA_SHA256  $dir/schema/compose-spec.json" | sha256sum --quiet -c - \
+    || { log "compose-spec.json from compose-go $COMPOSE_GO_VERSION has an unexpected digest"; exit 1; }
+  mkdir -p tests/vendor && cp "$dir/schema/compose-spec.json" "$COMPOSE_SCHEMA" && chmod 0644 "$COMPOSE_SCHEMA"
+fi
 log "ready"
