@@ -10,10 +10,11 @@ Every field carries its description and bounds: they are the validation, the
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "GUI_RECORDER_"
@@ -42,6 +43,27 @@ class TierSettings(BaseModel):
                             description="Days after its end that a session moves into this tier (0 for the first)")
     capacity_bytes: int = Field(0, ge=0, description="Capacity of the tier for the dashboard's 'full in N days' "
                                                      "(0: unknown)")
+
+
+def parse_host_ports(text: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` (IPv6 as ``[::1]:4822``; a bare host means guacd's port 4822)."""
+    out: list[tuple[str, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        if item.startswith("["):
+            host, _, rest = item[1:].partition("]")
+            port = rest[1:] if rest.startswith(":") else ("4822" if not rest else "")
+        elif item.count(":") == 1:
+            host, port = item.split(":")
+        elif ":" not in item:
+            host, port = item, "4822"
+        else:
+            host, port = "", ""  # an IPv6 address needs its brackets to tell the port apart
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"not a guacd address (host:port, [v6]:port): {item!r}")
+        out.append((host, int(port)))
+    return out
 
 
 def _default_tiers() -> list[TierSettings]:
@@ -124,6 +146,20 @@ class Settings(BaseSettings):
     guacd_port: int = Field(4822, ge=1, le=65535, description="Port of guacd")
     guacd_timeout_seconds: float = Field(15.0, gt=0, le=300,
                                          description="Longest wait for guacd's handshake (connect, args, ready)")
+    guacd_addresses: str = Field(
+        "", description="Several guacd daemons, comma-separated host:port ([v6]:port): new sessions are spread "
+                        "over those that answer; empty: guacd_host:guacd_port alone")
+    guacd_connect_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="Longest wait for a TCP connection to one guacd before the next one in "
+                                      "guacd_addresses is tried (that guacd is then passed over for 30 s)")
+    gateway_id: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
+        description="This gateway's name among several sharing one database: only it marks its own live "
+                    "sessions interrupted after a crash, and others send it terminations; hostname:port "
+                    "when unset")
+    gateway_control_poll_seconds: float = Field(
+        1.0, gt=0, le=60, description="How often a gateway looks for terminations asked of its sessions "
+                                      "through another gateway")
 
     # Object storage: an ordered list of tiers, each a bucket on its own endpoint if need be.
     s3_endpoint: str = Field("127.0.0.1:9000", description="host:port of the first tier's S3 API (MinIO); "
@@ -180,6 +216,22 @@ class Settings(BaseSettings):
     segment_max_seconds: float = Field(10.0, gt=0, le=3600,
                                        description="... or at this age, so a live session reaches the store soon")
     spool_dir: Path | None = Field(None, description="The recording spool; var_dir/spool when unset")
+
+    @field_validator("guacd_addresses")
+    @classmethod
+    def _check_guacd_addresses(cls, value: str) -> str:
+        parse_host_ports(value)  # refused at start-up, with the bad item named, not at the first session
+        return value
+
+    @property
+    def guacd_pool(self) -> list[tuple[str, int]]:
+        """The guacd addresses new sessions may use, in order (``guacd_addresses`` or the single one)."""
+        return parse_host_ports(self.guacd_addresses) if self.guacd_addresses.strip() else [(self.guacd_host,
+                                                                                         self.guacd_port)]
+
+    @property
+    def resolved_gateway_id(self) -> str:
+        return self.gateway_id or f"{socket.gethostname()}:{self.port}"
 
     @model_validator(mode="before")
     @classmethod

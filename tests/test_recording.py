@@ -143,7 +143,8 @@ def test_full_disk_raises_recording_error(tmp_path):
 def test_every_write_reaches_the_os_at_once(tmp_path):
     """No userspace buffer: what write() accepted is in the file for any other reader (and survives a kill)."""
     spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
-    rec = SessionRecorder(spool.open_session("s6", {}))
+    # A still clock: input is stamped with guacd's last sync plus the time since it came (none here).
+    rec = SessionRecorder(spool.open_session("s6", {}), clock=FakeClock())
     expected = b""
     for batch, wire in _frames(3):
         rec.server(batch, wire)
@@ -157,7 +158,7 @@ def test_every_write_reaches_the_os_at_once(tmp_path):
 
 def test_input_before_the_first_sync_is_held_not_lost(tmp_path):
     spool = SegmentSpool(tmp_path, max_bytes=1 << 20, max_seconds=60)
-    rec = SessionRecorder(spool.open_session("s7", {}))
+    rec = SessionRecorder(spool.open_session("s7", {}), clock=FakeClock())
     assert rec.client_batch([Instruction("key", 98, 1)]) is False, "no clock yet: the relay must hold it"
     (batch, wire), = _frames(1)
     rec.server(batch, wire)

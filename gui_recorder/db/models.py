@@ -113,6 +113,34 @@ class TunnelToken(Base):
     used_at: Mapped[datetime | None]
 
 
+class WatchToken(Base):
+    """A one-time ticket to watch one live session, by one auditor: in the database, so the gateway
+    that issues it and the one the WebSocket reaches behind a load balancer need not be the same."""
+
+    __tablename__ = "watch_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(36), index=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
+class TerminationRequest(Base):
+    """An auditor on one gateway asked to end a session that another gateway relays; the owner
+    polls for these (``gateway_control_poll_seconds``) and marks each delivered."""
+
+    __tablename__ = "termination_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(36), index=True)
+    gateway_id: Mapped[str] = mapped_column(String(64), index=True)
+    by: Mapped[str] = mapped_column(String(600))
+    requested_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
 class Session(Base):
     """One recorded session. Names are copied so history survives deletions."""
 
@@ -136,6 +164,10 @@ class Session(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="active")
     guacd_connection_id: Mapped[str | None] = mapped_column(String(64))
+    # Which gateway relays it and on which guacd (host:port): another gateway joins it there to
+    # watch it, and asks the owner to end it; only the owner marks it interrupted after a crash.
+    gateway_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    guacd_address: Mapped[str | None] = mapped_column(String(300))
     recording: Mapped[dict[str, Any]] = mapped_column(default=dict)
     recording_complete: Mapped[bool] = mapped_column(Boolean, default=False)
     # Epoch milliseconds of the first recorded timestamp: guacd's are monotonic only.

@@ -25,12 +25,13 @@ from gui_recorder.db.database import Clock
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
-from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
+from gui_recorder.gateway import cluster, connections, edge, forget_api, throttle, vocabulary_api
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
 from gui_recorder.gateway.view_window import ViewWindow
 from gui_recorder.gateway.watch_tokens import WatchTokens
+from gui_recorder.guacd.pool import GuacdPool
 from gui_recorder.index import SearchIndex
 from gui_recorder.recording.service import INTERRUPTED_REASON, RecordingService
 from gui_recorder.sessions import rows
@@ -66,22 +67,27 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             settings=settings, db=db, recordings=recordings, reader_store=TieredStore(tiers), tiering=tiering,
             usage=UsageCache(tiering), search_index=SearchIndex.from_settings(settings),
             metrics=CollectorRegistry(auto_describe=False), active={},
-            watch_tokens=WatchTokens(settings.watch_token_ttl_seconds),
+            guacd=GuacdPool(settings.guacd_pool, connect_timeout=settings.guacd_connect_timeout_seconds,
+                            handshake_timeout=settings.guacd_timeout_seconds),
+            gateway_id=settings.resolved_gateway_id, remote_watchers={},
+            watch_tokens=WatchTokens(db, settings.watch_token_ttl_seconds),
             # Folds a viewer's repeated reads of one session (Range requests) into one audit event per window.
             view_window=ViewWindow(settings.audit_view_window_seconds),
             login_throttle=throttle.from_settings(settings))
         ops_api.register_metrics(services)
         app.state.services = services  # the one attribute on app.state: routes take it by get_services
-        # Rows still `active` belonged to a gateway that died (one gateway per database): close them
-        # truly before the spool recovery seals their recordings, which are then queued like any other.
+        # This gateway's rows still `active` died with its last run: close them truly before the spool
+        # recovery seals their recordings, which are then queued like any other.
         closed = await asyncio.to_thread(rows.close_interrupted, db, INTERRUPTED_REASON,
-                                         recordings.last_write)
+                                         recordings.last_write, services.gateway_id)
         if closed:
             log.warning("closed %d session(s) interrupted by the gateway's last stop", len(closed))
         await recordings.start()
+        peers = asyncio.create_task(cluster.serve_peers(services), name="peer gateways")
         try:
             yield
         finally:
+            peers.cancel()
             for relay in list(services.active.values()):
                 relay.end_for_shutdown()
             await recordings.stop()

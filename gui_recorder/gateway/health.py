@@ -80,9 +80,13 @@ async def report(services: Services, *, detail: bool) -> dict:
     settings, recordings = services.settings, services.recordings
     uploader = recordings.uploader
     # async: the three probes run at once, each bounded in time (a thread pool route could not bound them).
-    (db_ok, db_why), (store_ok, store_why), (guacd_ok, guacd_why) = await asyncio.gather(
+    pool = settings.guacd_pool
+    (db_ok, db_why), (store_ok, store_why), *guacds = await asyncio.gather(
         _timed(_database, services.db), _timed(_store, recordings.store),
-        _timed(guacd_answers, settings.guacd_host, settings.guacd_port))
+        *(_timed(guacd_answers, host, port) for host, port in pool))
+    # Sessions can be opened while any guacd answers; one down of several is degraded, not down.
+    guacd_ok = any(ok for ok, _ in guacds)
+    guacd_why = "; ".join(f"{host}:{port}: {why}" for (host, port), (_, why) in zip(pool, guacds))
     up = await asyncio.to_thread(uploader.state)
     try:
         queued, running, oldest = await asyncio.to_thread(jobs.backlog, services.db)
@@ -99,7 +103,8 @@ async def report(services: Services, *, detail: bool) -> dict:
     components = {
         "database": {"status": OK if db_ok else DOWN},
         "object_store": {"status": OK if store_ok else DOWN},
-        "guacd": {"status": OK if guacd_ok else DOWN},
+        "guacd": {"status": DOWN if not guacd_ok else OK if all(ok for ok, _ in guacds) else DEGRADED,
+                  "answering": sum(ok for ok, _ in guacds), "configured": len(pool)},
         "uploader": {"status": OK if uploader_ok else DEGRADED, "running": recordings.running(),
                      "errors": up["errors"], "retrying": len(up["retrying"]), "stuck": len(up["stuck"]),
                      "quarantined": len(up["quarantined"]),
@@ -121,7 +126,8 @@ async def report(services: Services, *, detail: bool) -> dict:
             {"at": failure[0], "detail": failure[1]} if failure else None)
     if not (db_ok and guacd_ok):
         overall = DOWN
-    elif not store_ok or not uploader_ok or up["last_error"] or workers["status"] != OK:
+    elif not store_ok or not uploader_ok or up["last_error"] or workers["status"] != OK \
+            or components["guacd"]["status"] != OK:
         overall = DEGRADED
     else:
         overall = OK

@@ -4,6 +4,8 @@ Watching joins the owner's guacd connection (``select,$id`` with
 ``read-only=true``), so the watcher sees exactly what the user sees, as guacd
 broadcasts it. Watchers hold no recorder (the owner's relay records) and are
 ended with the owner, since guacd would keep a connection alive for them.
+Either works from any gateway sharing the database (``cluster``): the watcher
+joins on the session's guacd, and a termination is handed to the owner.
 """
 
 from __future__ import annotations
@@ -15,16 +17,18 @@ from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import BaseModel, Field
 
 from gui_recorder.errors import AuthError, GuacdError, NotFoundError
-from gui_recorder.gateway import audit
+from gui_recorder.gateway import audit, cluster
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr, public
 from gui_recorder.gateway.filter import WatcherFilter
 from gui_recorder.gateway.relay import Relay
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.tunnel import SUBPROTOCOL, refuse
-from gui_recorder.guacd import ClientInfo, open_guacd
+from gui_recorder.guacd import ClientInfo
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import encode
+from gui_recorder.sessions import control
+from gui_recorder.settings import parse_host_ports
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["live"])
@@ -33,11 +37,14 @@ WATCH = session_access(Capability.SESSION_WATCH, None)
 TERMINATE = session_access(Capability.SESSION_TERMINATE, None)
 
 
-def _active(services: Services, session_id: str) -> Relay:
+async def _where(services: Services, session_id: str) -> tuple[Relay | None, tuple[str, int], str, str]:
+    """Where a live session runs: its relay if this gateway carries it, its guacd and connection id,
+    and the gateway that owns it. NotFound when it is not running anywhere."""
     relay = services.active.get(session_id)
-    if relay is None:
-        raise NotFoundError(f"session {session_id} is not running on this gateway")
-    return relay
+    if relay is not None:
+        return relay, relay.guacd.address, relay.guacd.connection_id, services.gateway_id
+    row = await asyncio.to_thread(control.live_row, services.db, session_id)
+    return None, parse_host_ports(row.guacd_address)[0], row.guacd_connection_id, row.gateway_id or "?"
 
 
 class TokenOut(BaseModel):
@@ -48,8 +55,10 @@ class TokenOut(BaseModel):
 async def watch_token(services: ServicesDep, grant: SessionGrant = Depends(WATCH)) -> TokenOut:
     # async: no blocking work, and the relays and tokens are the event loop's to touch.
     session_id = grant.session.id
-    _active(services, session_id)
-    return TokenOut(token=services.watch_tokens.issue(grant.user.username, session_id))
+    if session_id not in services.active:
+        await asyncio.to_thread(control.live_row, services.db, session_id)  # running on another gateway
+    token = await asyncio.to_thread(services.watch_tokens.issue, grant.user.username, session_id)
+    return TokenOut(token=token)
 
 
 class TerminateIn(BaseModel):
@@ -61,44 +70,53 @@ async def terminate(request: Request, services: ServicesDep, body: TerminateIn |
                     grant: SessionGrant = Depends(TERMINATE)) -> dict:
     # async: Relay.terminate acts on the relay's tasks, which belong to the event loop.
     user, session_id = grant.user, grant.session.id
-    relay = _active(services, session_id)
+    relay, _, _, owner = await _where(services, session_id)
     reason = (body.reason if body else "").strip()
-    relay.terminate(f"{user.role} {user.username}" + (f": {reason}" if reason else ""))
+    by = f"{user.role} {user.username}" + (f": {reason}" if reason else "")
+    if relay is not None:
+        relay.terminate(by)
+    else:  # relayed by another gateway: it ends the session within gateway_control_poll_seconds
+        await asyncio.to_thread(control.request_termination, services.db, session_id, owner, by)
     await asyncio.to_thread(audit.record_event, services.db, user.username, "session.terminate",
-                            session_id, client_addr(request), {"reason": reason})
-    return {"status": "terminating"}
+                            session_id, client_addr(request),
+                            {"reason": reason, **({} if relay is not None else {"gateway": owner})})
+    return {"status": "terminating", "gateway": owner}
 
 
 @router.websocket("/api/watch", dependencies=[Depends(public("checks its own one-time watch token"))])
 async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", width: int = 1024,
                 height: int = 768) -> None:
-    settings, db = services.settings, services.db
+    db = services.db
     where = websocket.client.host if websocket.client else None
     offered = websocket.scope.get("subprotocols") or []
     await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
     try:
-        grant = services.watch_tokens.consume(token)
-        owner = _active(services, grant.session_id)
+        grant = await asyncio.to_thread(services.watch_tokens.consume, token)
+        owner, address, connection_id, _ = await _where(services, grant.session_id)
     except (AuthError, NotFoundError) as exc:
         code = Status.CLIENT_UNAUTHORIZED if isinstance(exc, AuthError) else Status.RESOURCE_NOT_FOUND
         await refuse(websocket, code, str(exc))
         return
     try:
-        guacd = await open_guacd(settings.guacd_host, settings.guacd_port, None,
-                                 ClientInfo(width=max(64, min(8192, width)), height=max(64, min(8192, height))),
-                                 join=owner.guacd.connection_id, read_only=True,
-                                 timeout=settings.guacd_timeout_seconds)
+        # On the owner's guacd: only it knows the connection, wherever the owner's relay runs.
+        guacd = await services.guacd.join(address, connection_id, ClientInfo(width=max(64, min(8192, width)),
+                                                                             height=max(64, min(8192, height))))
     except GuacdError as exc:
         await refuse(websocket, exc.status, str(exc))
         return
-    await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where, {})
+    await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where,
+                            {} if owner is not None else {"via": services.gateway_id})
     relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id)
-    owner.watchers.append(relay)
+    if owner is not None:
+        owner.watchers.append(relay)
+    else:
+        cluster.add_remote_watcher(services, grant.session_id, relay)
     try:
         await websocket.send_text(encode(("", str(uuid.uuid4()))))  # the tunnel UUID first
         ending = await relay.run()
     finally:
-        if relay in owner.watchers:
+        if owner is not None and relay in owner.watchers:
             owner.watchers.remove(relay)
+        cluster.remove_remote_watcher(services, grant.session_id, relay)
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch_end", grant.session_id, where,
                             {"reason": ending.reason})

@@ -10,8 +10,8 @@ the type checker instead of an ``AttributeError`` in production
 
 The object is frozen: nothing swaps a service under a running route. The
 mutable parts are mutable on purpose and say so: ``active`` (the relays of the
-sessions this gateway carries now), the watch tokens, the view window and the
-sign-in throttle keep their own in-memory state.
+sessions this gateway carries now) and ``remote_watchers``; the guacd pool, the
+view window and the sign-in throttle keep their own in-memory state.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # types only; none of these modules imports this one (tests/t
     from gui_recorder.gateway.usage import UsageCache
     from gui_recorder.gateway.view_window import ViewWindow
     from gui_recorder.gateway.watch_tokens import WatchTokens
+    from gui_recorder.guacd.pool import GuacdPool
     from gui_recorder.index import SearchIndex
     from gui_recorder.recording.service import RecordingService
     from gui_recorder.settings import Settings
@@ -49,6 +50,10 @@ class Services:
     search_index: SearchIndex
     metrics: CollectorRegistry  # what /metrics serves (ops_api.GatewayCollector)
     active: dict[str, Relay]  # session id -> its relay, for live views and termination (mutable)
+    guacd: GuacdPool  # the guacd daemons new sessions go to
+    gateway_id: str  # this gateway's name in the session rows it owns (settings.resolved_gateway_id)
+    # session id -> this gateway's watchers of a session another gateway relays, ended when it ends (mutable)
+    remote_watchers: dict[str, list[Relay]]
     watch_tokens: WatchTokens
     view_window: ViewWindow  # folds a viewer's repeated reads into one audit event per window
     login_throttle: LoginThrottle

@@ -20,7 +20,7 @@ from gui_recorder.gateway.auth import public
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
 from gui_recorder.gateway.relay import Ending, Relay, State
 from gui_recorder.gateway.services import Services, ServicesDep
-from gui_recorder.guacd import ClientInfo, open_guacd
+from gui_recorder.guacd import ClientInfo
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
 from gui_recorder.sessions import rows
@@ -93,7 +93,8 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
         return
 
     policy = dict(connection.recording_policy or {})
-    session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None)
+    session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None,
+                                      services.gateway_id)
     # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
     # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
     ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)
@@ -114,8 +115,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
         client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
                             dpi=_clamp(dpi, 48, 600))
         try:
-            guacd = await open_guacd(settings.guacd_host, settings.guacd_port, definition, client,
-                                     timeout=settings.guacd_timeout_seconds)
+            guacd = await services.guacd.open(definition, client)
         except GuacdError as exc:
             recorder.spool.discard()  # nothing reached the target: nothing to keep
             ending = Ending(SessionStatus.REFUSED, f"guacd error {int(exc.status)}: {exc}", exc.status)
@@ -127,8 +127,9 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
                       on_recording_failed=recordings.recording_failed)
         services.active[session.id] = relay
         try:
-            await asyncio.to_thread(rows.update_session, db, session.id,
-                                    guacd_connection_id=guacd.connection_id)
+            host, port = guacd.address
+            await asyncio.to_thread(rows.update_session, db, session.id, guacd_connection_id=guacd.connection_id,
+                                    guacd_address=f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
             await asyncio.to_thread(audit.record_event, db, user.username, "session.start", session.id,
                                     client_addr, {"connection": connection.id, "protocol": connection.protocol})
             try:

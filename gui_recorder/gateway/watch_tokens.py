@@ -2,15 +2,22 @@
 
 Issued by ``POST /api/sessions/{id}/watch-token`` (``live``) after the
 capability and visibility checks, consumed by the ``/api/watch`` WebSocket,
-which a browser opens without headers of its own.
+which a browser opens without headers of its own. Kept in the database (only a
+SHA-256 of each), like tunnel tokens: behind a load balancer the WebSocket may
+reach another gateway than the one that issued the token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import timedelta
 
+from sqlalchemy import delete, select, update
+
+from gui_recorder.db import Database
+from gui_recorder.db.models import WatchToken
 from gui_recorder.errors import AuthError
 
 
@@ -18,26 +25,36 @@ from gui_recorder.errors import AuthError
 class WatchGrant:
     username: str
     session_id: str
-    expires: float
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class WatchTokens:
-    """One-time watch tokens, kept in memory: they live a minute (``watch_token_ttl_seconds``) and a
-    restart ends every session anyway."""
+    """One-time watch tokens that live ``watch_token_ttl_seconds``."""
 
-    def __init__(self, ttl_seconds: float):
+    def __init__(self, db: Database, ttl_seconds: float):
+        self.db = db
         self.ttl_seconds = ttl_seconds
-        self._grants: dict[str, WatchGrant] = {}
 
     def issue(self, username: str, session_id: str) -> str:
-        now = time.monotonic()
-        self._grants = {k: g for k, g in self._grants.items() if g.expires > now}
-        token = secrets.token_urlsafe(32)
-        self._grants[token] = WatchGrant(username, session_id, now + self.ttl_seconds)
+        token, now = secrets.token_urlsafe(32), self.db.now()
+        with self.db.session() as s:
+            s.execute(delete(WatchToken).where(WatchToken.expires_at <= now))
+            s.add(WatchToken(token_hash=_digest(token), username=username, session_id=session_id,
+                             expires_at=now + timedelta(seconds=self.ttl_seconds)))
         return token
 
     def consume(self, token: str) -> WatchGrant:
-        grant = self._grants.pop(token, None)
-        if grant is None or grant.expires <= time.monotonic():
-            raise AuthError("the watch token is missing, used or expired")
-        return grant
+        digest, now = _digest(token or ""), self.db.now()
+        with self.db.session() as s:
+            # One UPDATE claims it only if unused and unexpired: two racing watchers cannot both win.
+            claimed = s.execute(update(WatchToken)
+                                .where(WatchToken.token_hash == digest, WatchToken.used_at.is_(None),
+                                       WatchToken.expires_at > now)
+                                .values(used_at=now)).rowcount
+            row = s.scalar(select(WatchToken).where(WatchToken.token_hash == digest))
+            if not claimed or row is None:
+                raise AuthError("the watch token is missing, used or expired")
+            return WatchGrant(row.username, row.session_id)

@@ -46,6 +46,7 @@ class GuacdConnection:
         self._pending = pending
         self.connection_id = connection_id
         self.version = version
+        self.address: tuple[str, int] | None = None  # which guacd: a watcher joins on the same one
         self._closed = False
 
     async def read(self) -> list[Instruction]:
@@ -126,19 +127,24 @@ async def open_guacd(
     join: str | None = None,
     read_only: bool = False,
     timeout: float = 15.0,
+    connect_timeout: float | None = None,
 ) -> GuacdConnection:
     """Connect to guacd and complete the handshake up to ``ready``.
 
     ``join`` selects a running connection (``$uuid``) instead of a protocol;
     the joiner then sends the owner's parameters minus credentials, plus
-    ``read-only`` when asked. Raises ``GuacdError`` with guacd's status.
+    ``read-only`` when asked. Raises ``GuacdError`` with guacd's status, and
+    ``GuacdUnreachable`` when no TCP connection was made within ``connect_timeout``
+    (default ``timeout``): a pool then tries the next guacd.
     """
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
+                                                timeout if connect_timeout is None else connect_timeout)
     except (OSError, asyncio.TimeoutError) as exc:
         raise GuacdUnreachable(f"cannot reach guacd at {host}:{port}: {exc}") from exc
     parser = Parser(keep_wire=True)
     conn = GuacdConnection(reader, writer, parser, [], "", None)
+    conn.address = (host, port)
     try:
         return await asyncio.wait_for(
             _handshake(conn, definition, client, join, read_only), timeout

@@ -25,12 +25,13 @@ from gui_recorder.vocabulary import SESSION_STATUSES, SessionStatus, Tier
 # -- what the tunnel and the uploader write ----------------------------------
 
 def create_session(db: Database, user: User, connection: Connection, client: str | None,
-                   guacd_connection_id: str | None) -> Session:
+                   guacd_connection_id: str | None, gateway_id: str | None = None) -> Session:
     with db.session() as s:
         row = Session(id=str(uuid.uuid4()), user_id=user.id, username=user.username, connection_id=connection.id,
                       connection_name=connection.name, protocol=connection.protocol, client_addr=client,
                       started_at=db.now(), status=SessionStatus.ACTIVE, guacd_connection_id=guacd_connection_id,
-                      bytes_to_client=0, bytes_from_client=0, recording={}, recording_complete=False)
+                      gateway_id=gateway_id, bytes_to_client=0, bytes_from_client=0, recording={},
+                      recording_complete=False)
         s.add(row)
         s.flush()
         return row
@@ -61,14 +62,19 @@ def end_session(db: Database, session_id: str, status: str, end_reason: str, byt
 
 
 def close_interrupted(db: Database, reason: str,
-                      last_write: Callable[[str], datetime | None] | None = None) -> list[str]:
-    """At start-up: every row still ``active`` belonged to a gateway that died; close it as ``interrupted``.
+                      last_write: Callable[[str], datetime | None] | None = None,
+                      gateway_id: str | None = None) -> list[str]:
+    """At start-up: this gateway's rows still ``active`` died with its last run; close them as ``interrupted``.
 
     ``ended_at`` is the last write to its spool when known (the last moment anything was recorded),
-    else now. Assumes one gateway per database, as the dev stack and the docs deploy it.
+    else now. Only this gateway's rows (and rows that name no gateway, from before gateways had
+    names): the sessions of other gateways sharing the database are alive.
     """
+    own = Session.status == SessionStatus.ACTIVE
+    if gateway_id is not None:
+        own = own & ((Session.gateway_id == gateway_id) | Session.gateway_id.is_(None))
     with db.session() as s:
-        rows = s.scalars(select(Session).where(Session.status == SessionStatus.ACTIVE)).all()
+        rows = s.scalars(select(Session).where(own)).all()
         now = db.now()
         for row in rows:
             ended = (last_write(row.id) if last_write else None) or now

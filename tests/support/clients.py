@@ -20,9 +20,11 @@ from support.keys import keystroke, tap
 TYPING_PAUSE_S = 0.03  # between characters: a fast typist, and guacd keeps the order
 
 
-def tunnel_url(base: str, token: str, width: int = 1024, height: int = 768, dpi: int = 96) -> str:
-    """The gateway's tunnel URL for a one-time ``token``; ``base`` is the gateway's http(s) URL."""
-    return base.replace("http", "ws", 1) + f"api/tunnel?token={token}&width={width}&height={height}&dpi={dpi}"
+def tunnel_url(base: str, token: str, width: int = 1024, height: int = 768, dpi: int = 96,
+               path: str = "api/tunnel") -> str:
+    """The gateway's tunnel URL for a one-time ``token``; ``base`` is the gateway's http(s) URL
+    (``path="api/watch"`` for a watcher's tunnel, with a watch token)."""
+    return base.replace("http", "ws", 1) + f"{path}?token={token}&width={width}&height={height}&dpi={dpi}"
 
 
 class TunnelClient:
