@@ -15,6 +15,7 @@ CLI (``cli.main``)::
     ├── ProtocolError          malformed Guacamole data, with offset     400   0x0300 BAD_REQ   1002  2
     ├── GuacdError             guacd refused or ended a connection       502   its own status   ..    2
     │   └── GuacdUnreachable   no guacd at the configured address        502   0x0207           1011  2
+    │       └── GuacdUntrusted  its TLS certificate does not verify      502   0x0207           1011  2
     ├── ComponentError         a stack component failed to start         500   0x0200           1011  3
     ├── StorageError           object store unreachable or refused       503   0x0201 BUSY      1008  3
     ├── RecordingError         the recording cannot be made durable      503   0x0200           1011  3
@@ -85,6 +86,11 @@ class GuacdUnreachable(GuacdError):
 
     def __init__(self, message: str):
         super().__init__(message, 0x0207)
+
+
+class GuacdUntrusted(GuacdUnreachable):
+    """guacd answered TLS with a certificate that does not verify (wrong CA, name or expired): the
+    gateway sends it nothing, credentials least of all; a pool passes over it like a dead one."""
 
 
 class ComponentError(GuiRecorderError):

@@ -152,6 +152,17 @@ class Settings(BaseSettings):
     guacd_connect_timeout_seconds: float = Field(
         3.0, gt=0, le=60, description="Longest wait for a TCP connection to one guacd before the next one in "
                                       "guacd_addresses is tried (that guacd is then passed over for 30 s)")
+    guacd_tls: bool = Field(
+        False, description="Talk TLS to guacd (started with -C/-K) and verify its certificate before sending "
+                           "anything: the connect instruction carries the target's credentials")
+    guacd_ca_file: Path | None = Field(
+        None, description="CA certificates (PEM) that guacd's certificate must chain to; the system's when unset")
+    guacd_tls_server_name: str | None = Field(
+        None, max_length=253, description="The name guacd's certificate must carry, when it is not the host "
+                                          "of its address")
+    plaintext_links_allowed: bool = Field(
+        False, description="Start even when a link to guacd, the object store or PostgreSQL on another host is "
+                           "plaintext (on loopback plaintext is always allowed): only on a network you trust")
     gateway_id: str | None = Field(
         None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$",
         description="This gateway's name among several sharing one database: only it marks its own live "
@@ -228,6 +239,16 @@ class Settings(BaseSettings):
         """The guacd addresses new sessions may use, in order (``guacd_addresses`` or the single one)."""
         return parse_host_ports(self.guacd_addresses) if self.guacd_addresses.strip() else [(self.guacd_host,
                                                                                          self.guacd_port)]
+
+    def guacd_tls_context(self) -> "ssl.SSLContext | None":
+        """The verifying TLS context for guacd (``guacd_tls``), or None for plaintext."""
+        if not self.guacd_tls:
+            return None
+        import ssl
+
+        context = ssl.create_default_context(cafile=str(self.guacd_ca_file) if self.guacd_ca_file else None)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
     @property
     def resolved_gateway_id(self) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 
-from gui_recorder.errors import GuacdError, GuacdUnreachable, ProtocolError
+from gui_recorder.errors import GuacdError, GuacdUnreachable, GuacdUntrusted, ProtocolError
 from gui_recorder.guacd.definition import ClientInfo, ConnectionDefinition
 from gui_recorder.guacd.status import Status, describe
 from gui_recorder.protocol import Instruction, Parser, encode
@@ -128,6 +129,8 @@ async def open_guacd(
     read_only: bool = False,
     timeout: float = 15.0,
     connect_timeout: float | None = None,
+    tls: ssl.SSLContext | None = None,
+    server_name: str | None = None,
 ) -> GuacdConnection:
     """Connect to guacd and complete the handshake up to ``ready``.
 
@@ -135,11 +138,20 @@ async def open_guacd(
     the joiner then sends the owner's parameters minus credentials, plus
     ``read-only`` when asked. Raises ``GuacdError`` with guacd's status, and
     ``GuacdUnreachable`` when no TCP connection was made within ``connect_timeout``
-    (default ``timeout``): a pool then tries the next guacd.
+    (default ``timeout``): a pool then tries the next guacd. With ``tls`` (guacd's ``-C``/``-K``)
+    the certificate must verify for ``server_name`` (default ``host``) before a byte is sent:
+    ``GuacdUntrusted`` otherwise.
     """
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port),
-                                                timeout if connect_timeout is None else connect_timeout)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=tls, server_hostname=(server_name or host) if tls else None),
+            timeout if connect_timeout is None else connect_timeout)
+    except ssl.SSLCertVerificationError as exc:
+        raise GuacdUntrusted(f"guacd at {host}:{port} presented a certificate that does not verify "
+                             f"({exc.verify_message}): nothing was sent to it") from exc
+    except ssl.SSLError as exc:
+        raise GuacdUnreachable(f"no TLS with guacd at {host}:{port} ({exc.reason or exc}): is it started "
+                               "with -C and -K?") from exc
     except (OSError, asyncio.TimeoutError) as exc:
         raise GuacdUnreachable(f"cannot reach guacd at {host}:{port}: {exc}") from exc
     parser = Parser(keep_wire=True)

@@ -11,14 +11,17 @@ another guacd would reach the same target the same way.
 from __future__ import annotations
 
 import itertools
+import logging
+import ssl
 import time
 from dataclasses import dataclass, field
 
-from gui_recorder.errors import GuacdUnreachable
+from gui_recorder.errors import GuacdUnreachable, GuacdUntrusted
 from gui_recorder.guacd.client import GuacdConnection, open_guacd
 from gui_recorder.guacd.definition import ClientInfo, ConnectionDefinition
 
 Address = tuple[str, int]  # settings.guacd_pool gives them, parsed and checked
+security_log = logging.getLogger("gui_recorder.security")
 
 
 @dataclass
@@ -27,6 +30,8 @@ class GuacdPool:
     connect_timeout: float = 3.0
     handshake_timeout: float = 15.0
     down_seconds: float = 30.0  # how long an unreachable guacd is passed over before it is tried again
+    tls: ssl.SSLContext | None = None  # settings.guacd_tls: verify each guacd's certificate
+    server_name: str | None = None  # the name their certificates carry, when not their address
     _turn: itertools.count = field(default_factory=itertools.count)
     _down_until: dict[Address, float] = field(default_factory=dict)
 
@@ -50,8 +55,11 @@ class GuacdPool:
         for address in self._order():
             try:
                 conn = await open_guacd(*address, definition, client, timeout=self.handshake_timeout,
-                                        connect_timeout=self.connect_timeout)
+                                        connect_timeout=self.connect_timeout, tls=self.tls,
+                                        server_name=self.server_name)
             except GuacdUnreachable as exc:
+                if isinstance(exc, GuacdUntrusted):
+                    security_log.warning("%s", exc)
                 self._down_until[address] = time.monotonic() + self.down_seconds
                 failures.append(str(exc))
                 continue
@@ -63,4 +71,5 @@ class GuacdPool:
                    read_only: bool = True) -> GuacdConnection:
         """Join a running connection, on the guacd that carries it (only that one knows it)."""
         return await open_guacd(*address, None, client, join=connection_id, read_only=read_only,
-                                timeout=self.handshake_timeout, connect_timeout=self.connect_timeout)
+                                timeout=self.handshake_timeout, connect_timeout=self.connect_timeout,
+                                tls=self.tls, server_name=self.server_name)
