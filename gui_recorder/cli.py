@@ -87,6 +87,7 @@ def build_worker(settings: Settings):
     from gui_recorder.worker.runner import Periodic, Worker, build_context
     from gui_recorder.worker.tasks import TASKS
 
+    settings.check_links()
     ctx = build_context(settings)
     ctx.db.create_all()
     # Every tier before anything reads them: live text looks into later tiers for moved sessions.

@@ -77,6 +77,7 @@ class GuacdError(GuiRecorderError):
 
     def __init__(self, message: str, status: int):
         self.status = status
+        self.reason = message  # without the status, to quote inside another message
         self.guacamole_status = status  # guacd's own verdict is what the browser is told
         super().__init__(f"{message} (Guacamole status {status})")
 

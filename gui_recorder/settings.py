@@ -9,6 +9,7 @@ Every field carries its description and bounds: they are the validation, the
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gui_recorder.errors import ConfigError
 
 ENV_PREFIX = "GUI_RECORDER_"
 
@@ -43,6 +46,16 @@ class TierSettings(BaseModel):
                             description="Days after its end that a session moves into this tier (0 for the first)")
     capacity_bytes: int = Field(0, ge=0, description="Capacity of the tier for the dashboard's 'full in N days' "
                                                      "(0: unknown)")
+
+
+def _loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name: where it points is not known here, so it is not trusted as local
 
 
 def parse_host_ports(text: str) -> list[tuple[str, int]]:
@@ -249,6 +262,33 @@ class Settings(BaseSettings):
         context = ssl.create_default_context(cafile=str(self.guacd_ca_file) if self.guacd_ca_file else None)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         return context
+
+    def plaintext_links(self) -> list[str]:
+        """Links to another host that would carry credentials or recordings in the clear."""
+        found = []
+        if not self.guacd_tls:
+            found += [f"guacd at {h}:{p} (set guacd_tls)" for h, p in self.guacd_pool if not _loopback(h)]
+        if not self.s3_secure:
+            endpoints = {t.endpoint or self.tiers[0].endpoint or self.s3_endpoint for t in self.tiers}
+            found += [f"the object store at {e} (set s3_secure)" for e in sorted(endpoints)
+                      if not _loopback(e.rpartition(":")[0] or e)]
+        url = self.resolved_database_url
+        if url.startswith("postgresql"):
+            from sqlalchemy.engine import make_url
+
+            parsed = make_url(url)
+            if parsed.host and not _loopback(parsed.host) and \
+                    parsed.query.get("sslmode") not in ("verify-ca", "verify-full"):
+                found.append(f"PostgreSQL at {parsed.host} (add sslmode=verify-full and sslrootcert to "
+                             "database_url)")
+        return found
+
+    def check_links(self) -> None:
+        """Refuse to start on a plaintext link to another host, unless ``plaintext_links_allowed``."""
+        found = self.plaintext_links()
+        if found and not self.plaintext_links_allowed:
+            raise ConfigError("plaintext links to other hosts: " + "; ".join(found) + ". Encrypt them, or set "
+                              f"{ENV_PREFIX}PLAINTEXT_LINKS_ALLOWED=true on a network you trust")
 
     @property
     def resolved_gateway_id(self) -> str:

@@ -8,12 +8,6 @@ and name, and a guacd pool of two: a dead address first, then a second real guac
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,40 +17,13 @@ from conftest import wait_for
 from gui_recorder.db import Session
 from gui_recorder.protocol import Parser, parse_all
 from gui_recorder.stack import Stack
-from gui_recorder.stack.checks import http_ok
 from gui_recorder.stack.process import free_port
 from gui_recorder.text.keys import decode_keys
 from gui_recorder.vocabulary import SessionStatus
 from support.clients import TunnelClient, tunnel_url
+from support.peers import Peer
 
 pytestmark = pytest.mark.stack
-
-
-@dataclass
-class Peer:
-    """A second gateway process; ``start`` and ``kill`` it by PID."""
-
-    url: str
-    env: dict
-    log: Path
-    accounts: dict
-    proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "gui_recorder.cli", "serve"], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        wait_for(lambda: http_ok(self.url + "api/health") or self.proc.poll() is not None, 60, 0.1, "the peer")
-        assert self.proc.poll() is None, self.log.read_text()[-2000:]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def api(self, role: str) -> httpx.Client:
-        token = httpx.post(self.url + "api/auth/login", json={"username": role, "password": self.accounts[role]}
-                           ).raise_for_status().json()["token"]
-        return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -67,23 +34,12 @@ def second_guacd(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def peer(gateway, second_guacd, tmp_path_factory):
-    from gui_recorder.cli import settings_env
-
-    var = tmp_path_factory.mktemp("peer")
     dead = free_port()  # nothing listens here: the pool must pass over it
-    port = free_port()
-    env = {**os.environ, **settings_env(gateway.settings),
-           "GUI_RECORDER_VAR_DIR": str(var), "GUI_RECORDER_PORT": str(port), "GUI_RECORDER_GATEWAY_ID": "peer",
-           "GUI_RECORDER_DATABASE_URL": gateway.settings.resolved_database_url,
-           "GUI_RECORDER_GUACD_ADDRESSES": f"127.0.0.1:{dead},{second_guacd.host}:{second_guacd.port}",
-           "GUI_RECORDER_GUACD_CONNECT_TIMEOUT_SECONDS": "2", "GUI_RECORDER_GATEWAY_CONTROL_POLL_SECONDS": "0.5"}
-    env.pop("GUI_RECORDER_SPOOL_DIR", None)
-    peer = Peer(f"http://127.0.0.1:{port}/", env, var / "gateway.log", gateway.accounts)
-    peer.start()
-    yield peer
-    if peer.proc.poll() is None:
-        peer.proc.terminate()
-        peer.proc.wait(30)
+    with Peer.beside(gateway, tmp_path_factory.mktemp("peer"), GUI_RECORDER_GATEWAY_ID="peer",
+                     GUI_RECORDER_GUACD_ADDRESSES=f"127.0.0.1:{dead},{second_guacd.host}:{second_guacd.port}",
+                     GUI_RECORDER_GUACD_CONNECT_TIMEOUT_SECONDS="2",
+                     GUI_RECORDER_GATEWAY_CONTROL_POLL_SECONDS="0.5") as peer:
+        yield peer
 
 
 def row(gateway, session_id: str) -> Session:

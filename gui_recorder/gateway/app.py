@@ -49,6 +49,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        settings.check_links()  # credentials and recordings never cross a network in the clear by default
         db = Database(settings, clock)
         db.create_all()
         connections.seal_plaintext_secrets(db, settings)  # secret parameters stored before they were sealed
@@ -68,7 +69,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             usage=UsageCache(tiering), search_index=SearchIndex.from_settings(settings),
             metrics=CollectorRegistry(auto_describe=False), active={},
             guacd=GuacdPool(settings.guacd_pool, connect_timeout=settings.guacd_connect_timeout_seconds,
-                            handshake_timeout=settings.guacd_timeout_seconds),
+                            handshake_timeout=settings.guacd_timeout_seconds, tls=settings.guacd_tls_context(),
+                            server_name=settings.guacd_tls_server_name),
             gateway_id=settings.resolved_gateway_id, remote_watchers={},
             watch_tokens=WatchTokens(db, settings.watch_token_ttl_seconds),
             # Folds a viewer's repeated reads of one session (Range requests) into one audit event per window.

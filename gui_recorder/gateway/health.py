@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import ssl
 import time
 
 from sqlalchemy import text
@@ -38,15 +39,22 @@ WORKER_LAG_SECONDS = 600.0
 _PROBE = b"6.select,37.$00000000-0000-0000-0000-000000000000;"
 
 
-def guacd_answers(host: str, port: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> tuple[bool, str]:
+def guacd_answers(host: str, port: int, timeout: float = PROBE_TIMEOUT_SECONDS,
+                  tls: ssl.SSLContext | None = None, server_name: str | None = None) -> tuple[bool, str]:
     """True when guacd's daemon reads and answers. A listening socket alone is not enough: guacd's
-    children keep it open after the daemon died, and connections there hang (issue 10)."""
+    children keep it open after the daemon died, and connections there hang (issue 10). With
+    ``tls`` its certificate must verify too: an untrusted guacd gets no session, so it is down."""
     try:
-        with socket.create_connection((host, port), timeout=timeout) as s:
-            s.sendall(_PROBE)
-            s.settimeout(timeout)
-            s.recv(4096)  # EOF or an `error`: either way the daemon handled the request
-            return True, "answers"
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            with (tls.wrap_socket(raw, server_hostname=server_name or host) if tls else raw) as s:
+                s.sendall(_PROBE)
+                s.settimeout(timeout)
+                s.recv(4096)  # EOF or an `error`: either way the daemon handled the request
+                return True, "answers"
+    except ssl.SSLCertVerificationError as exc:
+        return False, f"guacd at {host}:{port} presented a certificate that does not verify ({exc.verify_message})"
+    except ssl.SSLError as exc:
+        return False, f"no TLS with guacd at {host}:{port} ({exc.reason or exc})"
     except TimeoutError:
         return False, f"guacd at {host}:{port} accepts connections but does not answer"
     except OSError as exc:
@@ -83,7 +91,8 @@ async def report(services: Services, *, detail: bool) -> dict:
     pool = settings.guacd_pool
     (db_ok, db_why), (store_ok, store_why), *guacds = await asyncio.gather(
         _timed(_database, services.db), _timed(_store, recordings.store),
-        *(_timed(guacd_answers, host, port) for host, port in pool))
+        *(_timed(guacd_answers, host, port, PROBE_TIMEOUT_SECONDS, services.guacd.tls, services.guacd.server_name)
+          for host, port in pool))
     # Sessions can be opened while any guacd answers; one down of several is degraded, not down.
     guacd_ok = any(ok for ok, _ in guacds)
     guacd_why = "; ".join(f"{host}:{port}: {why}" for (host, port), (_, why) in zip(pool, guacds))

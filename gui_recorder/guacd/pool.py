@@ -61,11 +61,14 @@ class GuacdPool:
                 if isinstance(exc, GuacdUntrusted):
                     security_log.warning("%s", exc)
                 self._down_until[address] = time.monotonic() + self.down_seconds
-                failures.append(str(exc))
+                failures.append(exc)
                 continue
             self._down_until.pop(address, None)
             return conn
-        raise GuacdUnreachable("no guacd could be reached: " + "; ".join(failures))
+        why = "; ".join(exc.reason for exc in failures)
+        if all(isinstance(exc, GuacdUntrusted) for exc in failures):
+            raise GuacdUntrusted(f"no guacd could be trusted: {why}")
+        raise GuacdUnreachable(f"no guacd could be reached: {why}")
 
     async def join(self, address: Address, connection_id: str, client: ClientInfo, *,
                    read_only: bool = True) -> GuacdConnection:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import urllib.request
 
 
-def guacd_answers(host: str, port: int) -> bool:
-    """guacd answers ``select,vnc`` with ``args``."""
-    with socket.create_connection((host, port), timeout=2) as s:
+def guacd_answers(host: str, port: int, tls: ssl.SSLContext | None = None) -> bool:
+    """guacd answers ``select,vnc`` with ``args`` (over TLS, verified, when ``tls`` is given)."""
+    with socket.create_connection((host, port), timeout=2) as raw, \
+            (tls.wrap_socket(raw, server_hostname=host) if tls else raw) as s:
         s.sendall(b"6.select,3.vnc;")
         data = b""
         while b";" not in data:

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from gui_recorder.errors import ComponentError
 from gui_recorder.stack import checks
+from gui_recorder.stack.certs import Issued
 from gui_recorder.stack.process import Managed, RunAs, free_port, reap_stale, write_identities
 from gui_recorder.stack.watchdog import Watchdog
 
@@ -102,8 +104,11 @@ class Stack:
     """
 
     def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True,
-                 minio_secret_key: str | None = None, demo_user: str | None = DEMO_USER):
+                 minio_secret_key: str | None = None, demo_user: str | None = DEMO_USER,
+                 guacd_tls: Issued | None = None, guacd_ca: Path | None = None):
         self.var_dir = var_dir.resolve()
+        # guacd's own certificate (its -C/-K) and the CA a client verifies it with (the readiness probe).
+        self._guacd_tls, self._guacd_ca = guacd_tls, guacd_ca
         # MinIO ties its data directory to the root credentials: a stack that
         # keeps its data across restarts (the dev stack) must keep its key too.
         self._minio_secret_key = minio_secret_key
@@ -210,9 +215,11 @@ class Stack:
     def _start_guacd(self) -> None:
         port = free_port()
         # Restarted on the same port when it dies: the gateway's settings name it.
-        proc = self.spawn("guacd", ["guacd", "-b", "127.0.0.1", "-l", str(port), "-f", "-L", "info"],
+        tls = ["-C", str(self._guacd_tls.cert), "-K", str(self._guacd_tls.key)] if self._guacd_tls else []
+        proc = self.spawn("guacd", ["guacd", "-b", "127.0.0.1", "-l", str(port), "-f", "-L", "info", *tls],
                           restart=True)
-        proc.wait_ready(lambda: checks.guacd_answers("127.0.0.1", port))
+        context = ssl.create_default_context(cafile=str(self._guacd_ca)) if self._guacd_tls else None
+        proc.wait_ready(lambda: checks.guacd_answers("127.0.0.1", port, tls=context))
         self.info.guacd = Endpoint("127.0.0.1", port)
 
     def _start_display(self, name: str) -> str:

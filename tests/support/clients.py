@@ -55,7 +55,11 @@ class TunnelClient:
                                       open_timeout=timeout)
         self = cls(ws, keep)
         try:
-            self.session_id = self.parser.feed_text(await asyncio.wait_for(ws.recv(), timeout))[0][1]
+            first = self.parser.feed_text(await asyncio.wait_for(ws.recv(), timeout))[0]
+            if first[0] == "error":  # refused before a session began (e.g. no guacd could be trusted)
+                self.error = first
+            else:
+                self.session_id = first[1]
         except BaseException:
             await ws.close()
             raise
