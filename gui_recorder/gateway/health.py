@@ -97,6 +97,7 @@ async def report(services: Services, *, detail: bool) -> dict:
     guacd_ok = any(ok for ok, _ in guacds)
     guacd_why = "; ".join(f"{host}:{port}: {why}" for (host, port), (_, why) in zip(pool, guacds))
     up = await asyncio.to_thread(uploader.state)
+    drives = await asyncio.to_thread(recordings.store.drives) if store_ok else None
     try:
         queued, running, oldest = await asyncio.to_thread(jobs.backlog, services.db)
         workers = {"status": DEGRADED if oldest is not None and oldest > WORKER_LAG_SECONDS else OK,
@@ -111,7 +112,9 @@ async def report(services: Services, *, detail: bool) -> dict:
     uploader_ok = recordings.running() and not up["stuck"] and not up["quarantined"]
     components = {
         "database": {"status": OK if db_ok else DOWN},
-        "object_store": {"status": OK if store_ok else DOWN},
+        # An erasure-coded store serves on with drives offline: degraded, so the loss is seen before another.
+        "object_store": {"status": DOWN if not store_ok else DEGRADED if drives and set(drives) - {"ok"} else OK,
+                         **({"drives": drives} if drives else {})},
         "guacd": {"status": DOWN if not guacd_ok else OK if all(ok for ok, _ in guacds) else DEGRADED,
                   "answering": sum(ok for ok, _ in guacds), "configured": len(pool)},
         "uploader": {"status": OK if uploader_ok else DEGRADED, "running": recordings.running(),
@@ -136,7 +139,7 @@ async def report(services: Services, *, detail: bool) -> dict:
     if not (db_ok and guacd_ok):
         overall = DOWN
     elif not store_ok or not uploader_ok or up["last_error"] or workers["status"] != OK \
-            or components["guacd"]["status"] != OK:
+            or components["guacd"]["status"] != OK or components["object_store"]["status"] != OK:
         overall = DEGRADED
     else:
         overall = OK

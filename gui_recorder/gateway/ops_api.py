@@ -145,6 +145,12 @@ class GatewayCollector:
         yield GaugeMetricFamily("gr_upload_oldest_unuploaded_seconds",
                                 "Age of the oldest spooled byte not yet in the object store",
                                 value=first_byte_age)
+        drives = GaugeMetricFamily("gr_store_drives", "Drives of the recording store (the first tier) by state, "
+                                   "as MinIO reports them: an erasure-coded store serves on with some offline",
+                                   labels=["state"])
+        for state, count in sorted((recordings.store.drives() or {}).items()):
+            drives.add_metric([state], count)
+        yield drives
         usage = services.usage.get()
         tier_bytes = GaugeMetricFamily("gr_tier_bytes", "Bytes stored per tier", labels=["tier"])
         tier_objects = GaugeMetricFamily("gr_tier_objects", "Objects stored per tier", labels=["tier"])

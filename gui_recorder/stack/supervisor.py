@@ -51,6 +51,7 @@ class MinioInfo:
     access_key: str
     secret_key: str
     console_port: int
+    drives: list[str] = field(default_factory=list)  # its data directories: several means erasure-coded
 
 
 @dataclass
@@ -105,10 +106,11 @@ class Stack:
 
     def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True,
                  minio_secret_key: str | None = None, demo_user: str | None = DEMO_USER,
-                 guacd_tls: Issued | None = None, guacd_ca: Path | None = None):
+                 guacd_tls: Issued | None = None, guacd_ca: Path | None = None, minio_drives: int = 1):
         self.var_dir = var_dir.resolve()
         # guacd's own certificate (its -C/-K) and the CA a client verifies it with (the readiness probe).
         self._guacd_tls, self._guacd_ca = guacd_tls, guacd_ca
+        self._minio_drives = minio_drives  # 4 or more: erasure-coded (survives losing up to half)
         # MinIO ties its data directory to the root credentials: a stack that
         # keeps its data across restarts (the dev stack) must keep its key too.
         self._minio_secret_key = minio_secret_key
@@ -198,15 +200,20 @@ class Stack:
     def _start_minio(self) -> None:
         port, console = free_port(), free_port()
         data = self.var_dir / "minio-data"
-        data.mkdir(parents=True, exist_ok=True)
+        drives = [data] if self._minio_drives == 1 else [data / f"drive{n}" for n in range(1, self._minio_drives + 1)]
+        for drive in drives:
+            drive.mkdir(parents=True, exist_ok=True)
         secret = self._minio_secret_key or secrets.token_urlsafe(18)
-        info = MinioInfo(f"127.0.0.1:{port}", "gui-recorder", secret, console)
+        info = MinioInfo(f"127.0.0.1:{port}", "gui-recorder", secret, console, [str(d) for d in drives])
+        # Several drives in one filesystem are erasure-coded only with MINIO_CI_CD: MinIO otherwise
+        # refuses drives that share the root disk (on this machine they are directories, by design).
+        erasure = {"MINIO_CI_CD": "1"} if len(drives) > 1 else {}
         proc = self.spawn(
             "minio",
-            [minio_binary(), "server", str(data), "--address", info.endpoint,
+            [minio_binary(), "server", *map(str, drives), "--address", info.endpoint,
              "--console-address", f"127.0.0.1:{console}", "--quiet"],
             env={"MINIO_ROOT_USER": info.access_key, "MINIO_ROOT_PASSWORD": info.secret_key,
-                 "MINIO_BROWSER": "off", "MINIO_UPDATE": "off"},
+                 "MINIO_BROWSER": "off", "MINIO_UPDATE": "off", **erasure},
             restart=True,
         )
         proc.wait_ready(lambda: checks.minio_live(info.endpoint), timeout=60)

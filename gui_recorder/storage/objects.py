@@ -15,7 +15,9 @@ from datetime import datetime
 import urllib3
 from minio import Minio
 from minio.commonconfig import CopySource
+from minio.credentials import StaticProvider
 from minio.error import MinioException, S3Error
+from minio.minioadmin import MinioAdmin
 
 from gui_recorder.errors import NotFoundError, StorageError
 from gui_recorder.vocabulary import Tier
@@ -44,6 +46,23 @@ class ObjectStore:
         self.bucket = bucket
         self.tier = tier
         self._client = Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure, http_client=_HTTP)
+        self._admin = MinioAdmin(endpoint=endpoint, credentials=StaticProvider(access_key, secret_key),
+                                 secure=secure, http_client=_HTTP)
+
+    def drives(self) -> dict[str, int] | None:
+        """How many of the store's drives are in each state (``ok``, ``offline``...), from MinIO's admin API;
+        None when the store does not say (another S3 service, or keys without admin rights). An erasure-coded
+        MinIO keeps serving with drives offline: this is how the loss is seen before a second one."""
+        try:
+            info = json.loads(self._admin.info())
+        except (MinioException, urllib3.exceptions.HTTPError, OSError, ValueError):
+            return None
+        states: dict[str, int] = {}
+        for server in info.get("servers") or []:
+            for drive in server.get("drives") or []:
+                state = drive.get("state") or "unknown"
+                states[state] = states.get(state, 0) + 1
+        return states or None
 
     def _error(self, action: str, key: str | None, exc: Exception) -> StorageError:
         where = f"{self.bucket}/{key}" if key else self.bucket
