@@ -137,3 +137,55 @@ def test_killed_worker_leaves_its_job_to_be_retried(stack, tmp_path):
     finally:
         second.terminate()
         second.wait(30)
+
+
+def test_two_workers_share_the_queue_and_a_stalled_ones_run_does_not_count(stack, tmp_path):
+    """Two worker processes (own temp directories) on one queue; the one rendering is frozen (SIGSTOP, its
+    whole process group: a paused VM) past its lease. The other takes the job and completes it; the frozen
+    one, thawed, finds its lease gone, stops its render and its result is not counted."""
+    settings = Settings(var_dir=tmp_path / "var", secret_key="k" * 32, s3_endpoint=stack.minio.endpoint,
+                        s3_access_key=stack.minio.access_key, s3_secret_key=stack.minio.secret_key,
+                        hot_bucket="stall-test", worker_lease_seconds=2, tiering_interval_seconds=1e6)
+    db = Database(settings)
+    db.create_all()
+    long = run_async(record_with_guacd(stack, tmp_path / "rec", "busy", "ls -laR /usr/lib\n", seconds=8))
+    imported = import_file(db, write_store(settings), long)
+    workers = {}
+    for name in ("a", "b"):
+        temp = tmp_path / f"tmp-{name}"
+        temp.mkdir()
+        with open(tmp_path / f"worker-{name}.log", "wb") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "gui_recorder.cli", "worker"],
+                                    env={**os.environ, **settings_env(settings), "TMPDIR": str(temp)},
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        workers[proc.pid] = (proc, tmp_path / f"worker-{name}.log")
+    try:
+        jobs.enqueue(db, "render", imported.session_id)
+        running = wait_for(lambda: (job := jobs.job_state(db, "render", imported.session_id)) and
+                           job.state == "running" and job, timeout=60, interval=0.05, what="a worker to take the job")
+        holder = int(running.worker.rsplit(":", 1)[1])
+        (other,) = set(workers) - {holder}
+        os.killpg(holder, signal.SIGSTOP)
+        try:
+            taken = wait_for(lambda: (job := jobs.job_state(db, "render", imported.session_id)) and
+                             job.worker.endswith(f":{other}") and job, timeout=60, interval=0.1,
+                             what="the other worker to take the lapsed lease")
+            assert taken.attempts == 2
+        finally:
+            os.killpg(holder, signal.SIGCONT)
+        done = wait_for(lambda: (job := jobs.job_state(db, "render", imported.session_id)) and job.state == "done"
+                        and job, timeout=120, what="the job, completed by the other worker")
+        assert done.worker.endswith(f":{other}") and done.attempts == 2
+        holder_log = workers[holder][1]
+        wait_for(lambda: "taken over by another worker" in holder_log.read_text(), timeout=60, interval=0.2,
+                 what="the thawed worker to give the job up")
+        assert "done in" not in holder_log.read_text(), "the stalled run is not counted as the job's"
+        after = jobs.job_state(db, "render", imported.session_id)
+        assert (after.state, after.worker, after.attempts) == ("done", done.worker, 2), "and changed nothing"
+        info = write_store(settings).get_json(media_key(imported.session_id, "video-info.json"))
+        assert info["duration_ms"] > 7000
+    finally:
+        for proc, _ in workers.values():
+            os.killpg(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            proc.wait(30)

@@ -64,18 +64,20 @@ def extend(db: Database, job_id: int, worker: str, lease_seconds: float) -> bool
                               .values(lease_until=now + timedelta(seconds=lease_seconds), updated_at=now)).rowcount)
 
 
-def finish(db: Database, job_id: int, worker: str, error: str | None, seconds: float) -> None:
+def finish(db: Database, job_id: int, worker: str, error: str | None, seconds: float) -> bool:
+    """Record the outcome; False when it does not count (the lease lapsed and another worker took the job)."""
     now = db.now()
     with db.session() as s:
         job = s.get(Job, job_id)
         if job is None or job.worker != worker:
-            return  # our lease expired and another worker took it: its result counts
+            return False  # our lease expired and another worker took it: its result counts
         if error is None:
             job.state, job.last_error = JobState.DONE, None
         else:
             job.state = JobState.FAILED if job.attempts >= MAX_ATTEMPTS else JobState.QUEUED
             job.last_error = error[:2000]
         job.lease_until, job.updated_at, job.seconds = None, now, seconds
+        return True
 
 
 def queue_depth(db: Database) -> dict[str, int]:

@@ -68,16 +68,22 @@ class Worker:
         if job is None:
             return None
         started = time.monotonic()
-        stop = threading.Event()
-        heartbeat = threading.Thread(target=self._heartbeat, args=(job.id, stop), daemon=True)
+        stop, lost = threading.Event(), threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(job.id, stop, lost), daemon=True)
         heartbeat.start()
         try:
-            error = self._run_isolated(job) if self.isolate else _run_task(self.tasks[job.kind], self.ctx, job)
+            error = (self._run_isolated(job, lost) if self.isolate
+                     else _run_task(self.tasks[job.kind], self.ctx, job))
         finally:
             stop.set()
             heartbeat.join()
         seconds = time.monotonic() - started
-        jobs.finish(self.ctx.db, job.id, self.name, error, seconds)
+        if not jobs.finish(self.ctx.db, job.id, self.name, error, seconds):
+            # This worker stalled past its lease (a pause, a frozen VM) and another took the job over:
+            # the other's run is the one that counts, whatever this one got to.
+            log.warning("%s job for session %s was taken over by another worker; this run (%s) is discarded",
+                        job.kind, job.session_id, error or "finished")
+            return job
         if error:
             log.warning("%s job for session %s failed (attempt %d): %s", job.kind, job.session_id, job.attempts,
                         error)
@@ -85,17 +91,25 @@ class Worker:
             log.info("%s job for session %s done in %.1f s", job.kind, job.session_id, seconds)
         return job
 
-    def _run_isolated(self, job: Job) -> str | None:
-        """The task in a child process: a crash (a native library) or a hang ends only the child."""
+    def _run_isolated(self, job: Job, lost: threading.Event | None = None) -> str | None:
+        """The task in a child process: a crash (a native library) or a hang ends only the child.
+
+        Stopped as soon as the lease is lost (``lost``): another worker runs the job now, and two
+        runs publishing the same outputs at once is what leases are there to prevent.
+        """
         receiver, sender = _SPAWN.Pipe(duplex=False)
         child = _SPAWN.Process(target=_child, args=(self.tasks[job.kind], self.ctx.settings, job.kind,
                                                      job.session_id, sender), daemon=True)
         child.start()
         sender.close()
-        child.join(self.max_job_seconds)
+        deadline = time.monotonic() + self.max_job_seconds
+        while child.is_alive() and time.monotonic() < deadline and not (lost and lost.is_set()):
+            child.join(min(0.2, max(0.0, deadline - time.monotonic())))
         if child.is_alive():
             child.kill()
             child.join()
+            if lost and lost.is_set():
+                return "stopped: the lease was lost to another worker"
             return f"timed out after {self.max_job_seconds:.0f} s"
         try:
             outcome = receiver.recv() if receiver.poll() else "no result"
@@ -106,10 +120,11 @@ class Worker:
             return f"the task process died (exit status {child.exitcode})"
         return outcome
 
-    def _heartbeat(self, job_id: int, stop: threading.Event) -> None:
+    def _heartbeat(self, job_id: int, stop: threading.Event, lost: threading.Event) -> None:
         while not stop.wait(self.lease_seconds / 3):
             if not jobs.extend(self.ctx.db, job_id, self.name, self.lease_seconds):
                 log.warning("lost the lease of job %d", job_id)
+                lost.set()
                 return
 
     def run_periodic(self) -> None:
