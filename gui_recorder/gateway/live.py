@@ -92,7 +92,7 @@ async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", wi
         await refuse(websocket, exc.status, str(exc))
         return
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where, {})
-    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id)
+    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id, username=grant.username)
     owner.watchers.append(relay)
     try:
         await websocket.send_text(encode(("", str(uuid.uuid4()))))  # the tunnel UUID first

@@ -41,3 +41,7 @@ class WatchTokens:
         if grant is None or grant.expires <= time.monotonic():
             raise AuthError("the watch token is missing, used or expired")
         return grant
+
+    def revoke_user(self, username: str) -> None:
+        """A disabled or deleted account's unused watch tokens open nothing any more."""
+        self._grants = {k: g for k, g in self._grants.items() if g.username != username}
