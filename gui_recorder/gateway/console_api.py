@@ -57,7 +57,7 @@ async def _first_answer(guacd, timeout: float) -> tuple[int, str]:
                     exc = guacd_error(ins)
                     return exc.status, str(exc)
                 if ins[0] == "sync":
-                    return Status.SUCCESS, "the target accepted the connection and drew its first frame"
+                    return Status.SUCCESS, "The target accepted the connection and drew its first frame."
 
     try:
         return await asyncio.wait_for(wait(), timeout)
@@ -91,7 +91,8 @@ async def test_connection(request: Request, services: ServicesDep, connection_id
                 pass
         finally:
             await guacd.close()
-    result = TestResult(ok=status == Status.SUCCESS, status=int(status), status_text=describe(status),
+    result = TestResult(ok=status == Status.SUCCESS, status=int(status),
+                        status_text="success" if status == Status.SUCCESS else describe(status),
                         message=message, guacd_connection_id=guacd_id, seconds=round(time.monotonic() - started, 3))
     await asyncio.to_thread(audit.record_event, services.db, admin.username, "connection.test", connection_id,
                             client_addr(request), {"ok": result.ok, "status": result.status})
