@@ -24,16 +24,22 @@ DEMO_ROLES = ("admin", "operator", "vendor", "auditor")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """GUI_RECORDER_* variables, or the file given with --env-file (the dev stack writes one)."""
+    """GUI_RECORDER_* variables, or the file given with --env-file (the dev stack writes one); secrets
+    also from files in --secrets-dir, each named after its variable (docs/production.md)."""
     from pydantic import ValidationError
 
+    sources = {}
+    if getattr(args, "secrets_dir", None):
+        if not Path(args.secrets_dir).is_dir():
+            raise ConfigError(f"no secrets directory {args.secrets_dir}")
+        sources["_secrets_dir"] = args.secrets_dir
     try:
         if getattr(args, "env_file", None):
             if not Path(args.env_file).is_file():
                 raise ConfigError(f"no settings file {args.env_file}")
-            settings = Settings(_env_file=args.env_file)
+            settings = Settings(_env_file=args.env_file, **sources)
         else:
-            settings = Settings()
+            settings = Settings(**sources)
     except ValidationError as exc:
         problems = "; ".join(f"{ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"the settings are not valid ({problems}); `gui-recorder settings` lists them") from None
@@ -380,6 +386,9 @@ def cmd_user(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     parser.add_argument("--env-file", help="read settings from this file (e.g. var/dev/gui-recorder.env)")
+    parser.add_argument("--secrets-dir", help="read settings (the secrets) from files in this directory, each named "
+                                              "after its variable, e.g. GUI_RECORDER_SECRET_KEY (systemd "
+                                              "credentials, Docker and Kubernetes secrets)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole stack with demo targets in the foreground")

@@ -171,6 +171,17 @@ def test_cli_user_add_reads_the_password_from_stdin_and_user_list_shows_it(tmp_p
     listed = subprocess.run([*run, "list"], env=env, capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0 and "boss" in listed.stdout and "admin" in listed.stdout
     assert "weak" not in listed.stdout and pw not in listed.stdout
+    # The secrets from files (docs/production.md), not the environment: the same database opens.
+    secrets_dir = tmp_path / "secrets"
+    secrets_dir.mkdir(mode=0o700)
+    for name in ("GUI_RECORDER_SECRET_KEY", "GUI_RECORDER_S3_SECRET_KEY"):
+        (secrets_dir / name).write_text(env.pop(name))
+    from_files = subprocess.run([*run[:3], "--secrets-dir", str(secrets_dir), "user", "list"], env=env,
+                                capture_output=True, text=True, timeout=60)
+    assert from_files.returncode == 0 and "boss" in from_files.stdout, from_files.stderr
+    without = subprocess.run([*run, "list"], env=env, capture_output=True, text=True, timeout=60)
+    assert without.returncode == 2 and "SECRET_KEY" in without.stderr
+
     from gui_recorder.db import Database
     from gui_recorder.gateway import accounts
 
