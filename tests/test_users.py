@@ -8,7 +8,7 @@ import secrets
 import pytest
 from sqlalchemy import select
 
-from gui_recorder.db import AuthToken, Database, Session, User
+from gui_recorder.db import AuditEvent, AuthToken, Database, Session, User
 from gui_recorder.errors import AccountError, AuthError, ConflictError, NotFoundError, PasswordPolicyError
 from gui_recorder.gateway import accounts, connections, tokens, users
 from gui_recorder.sessions import rows
@@ -40,6 +40,13 @@ def test_an_external_user_is_created_then_follows_its_directory_groups(db):
     assert again.id == user.id
     out = users.get_user(db, "jane.doe@example.org")
     assert out.role == "auditor" and out.groups == ["auditors"] and out.source == "ldap"
+    with db.session() as s:
+        events = [(e.action, e.detail) for e in s.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+    assert [a for a, _ in events] == ["user.provision", "user.provision"], "each change the directory made"
+    assert events[1][1]["was"] == {"role": "vendor", "groups": ["acme", "vendors"]} and not events[1][1]["created"]
+    users.provision_external_user(db, "jane.doe@example.org", source="ldap", role="auditor", groups=["auditors"])
+    with db.session() as s:
+        assert len(list(s.scalars(select(AuditEvent)))) == 2, "a sign-in that changes nothing adds no event"
     # No password opens an external account.
     with pytest.raises(AuthError):
         accounts.authenticate(db, "jane.doe@example.org", users.NO_PASSWORD)

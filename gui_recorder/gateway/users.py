@@ -30,6 +30,7 @@ from sqlalchemy import delete, func, select
 
 from gui_recorder.db import AuthToken, Database, Group, GroupMember, TunnelToken, User
 from gui_recorder.errors import AccountError, ConflictError, NotFoundError
+from gui_recorder.gateway import audit
 from gui_recorder.gateway.accounts import _hashing
 from gui_recorder.gateway.passwords import check_password
 from gui_recorder.vocabulary import ROLES, USER_SOURCES, Role, UserSource
@@ -205,6 +206,7 @@ def provision_external_user(db: Database, username: str, *, source: str, role: s
     groups = _check_group_names(list(groups))
     with db.session() as s:
         user = s.scalar(select(User).where(User.username == username))
+        before = None
         if user is None:
             user = User(username=username, password_hash=NO_PASSWORD, role=role, disabled=False,
                         created_at=db.now(), source=source, last_sign_in_at=None, scope_tags=[])
@@ -215,11 +217,17 @@ def provision_external_user(db: Database, username: str, *, source: str, role: s
         else:
             if user.role != role and user.role == Role.ADMIN:
                 _keep_an_admin(s, user, "take the admin role from")
+            before = (user.role, _groups_of(s, [user.id])[user.id])
             user.role = role
         s.flush()
         _set_groups(s, db, user, groups)
         s.flush()
-        return user
+    # What the directory changed is audited here, whoever called: the sign-in's own event says who signed in.
+    if before != (role, groups):
+        audit.record_event(db, None, "user.provision", username, None,
+                           {"source": source, "role": role, "groups": groups, "created": before is None,
+                            **({"was": {"role": before[0], "groups": before[1]}} if before else {})})
+    return user
 
 
 def set_disabled(db: Database, username: str, disabled: bool) -> UserOut:
