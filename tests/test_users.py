@@ -142,3 +142,36 @@ def test_create_and_reset_password_pass_the_policy_and_reset_ends_sign_ins(db):
     with pytest.raises(AuthError):
         tokens.user_for_token(db, token)
     assert accounts.authenticate(db, "vera", new).username == "vera"
+
+
+def test_a_database_from_the_release_before_accounts_opens_with_its_rows(tmp_path):
+    """create_all adds this issue's columns to existing tables (users, connections) with their defaults."""
+    import sqlite3
+
+    settings = Settings(var_dir=tmp_path, secret_key=secrets.token_urlsafe(32), s3_secret_key="unused")
+    path = tmp_path / "gui-recorder.db"
+    with sqlite3.connect(path) as old:  # the two tables as the previous release created them
+        old.executescript("""
+            CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(64) UNIQUE NOT NULL,
+                password_hash VARCHAR(255) NOT NULL, role VARCHAR(16) NOT NULL, disabled BOOLEAN NOT NULL,
+                created_at DATETIME NOT NULL);
+            INSERT INTO users VALUES (1, 'old-admin', 'x', 'admin', 0, '2026-01-01 00:00:00');
+            CREATE TABLE connections (id VARCHAR(64) PRIMARY KEY, name VARCHAR(128) NOT NULL,
+                protocol VARCHAR(8) NOT NULL, host VARCHAR(255) NOT NULL, port INTEGER NOT NULL,
+                credentials TEXT NOT NULL, parameters JSON NOT NULL, allowed_users JSON NOT NULL,
+                allowed_roles JSON NOT NULL, recording_policy JSON NOT NULL, created_at DATETIME NOT NULL,
+                updated_at DATETIME NOT NULL);
+            INSERT INTO connections VALUES ('old', 'Old', 'vnc', 'h', 5900, 'c', '{}', '[]', '[]', '{}',
+                '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+        """)
+    assert settings.resolved_database_url.endswith(str(path)), settings.resolved_database_url
+    db = Database(settings)
+    try:
+        db.create_all()
+        db.create_all()  # and again: nothing left to add
+        (old_admin,) = users.list_users(db)
+        assert (old_admin.username, old_admin.source, old_admin.scope_tags, old_admin.last_sign_in_at) == (
+            "old-admin", "local", [], None)
+        assert connections.get_connection(db, "old").tags == []
+    finally:
+        db.dispose()

@@ -65,10 +65,12 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     # Where the sign-in is checked (vocabulary.UserSource); external accounts hold no usable password hash.
-    source: Mapped[str] = mapped_column(String(8), default="local")
+    # Server defaults on columns added after the first release: ``Database.create_all`` adds them to an
+    # existing table, and the rows already there need a value.
+    source: Mapped[str] = mapped_column(String(8), default="local", server_default="local")
     last_sign_in_at: Mapped[datetime | None]
     # Tags this account's oversight is limited to (with its groups'); empty: every session (gateway/scope.py).
-    scope_tags: Mapped[list[str]] = mapped_column(default=list)
+    scope_tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
 
 
 class Group(Base):
@@ -124,7 +126,7 @@ class Connection(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     # What grants and auditor scopes name (``finance``, ``vendor-acme``): lower-case words.
-    tags: Mapped[list[str]] = mapped_column(default=list)
+    tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
 
 
 class AuthToken(Base):
