@@ -49,6 +49,11 @@ def test_admin_creates_a_vendor_and_a_connection_grants_it_and_the_vendor_opens_
         row.locator(".edit-connection").click()
         assert page.input_value("#c-password") == "" and "set" in page.get_attribute("#c-password", "placeholder")
         assert stack.vnc.password not in page.content()
+        # Saving the edit with the password left empty keeps the stored one (the test below still connects).
+        page.fill("#c-name", f"Acme VNC {suffix} (edited)")
+        page.click("#c-save")
+        page.locator(f"tr[data-connection-id='{conn_id}']", has_text="(edited)").wait_for(timeout=15_000)
+        assert row.locator(".credentials").inner_text() == "password"
         row.locator(".test-connection").click()
         result = page.locator("#test-result[data-ok]")
         result.wait_for(timeout=30_000)
@@ -77,26 +82,35 @@ def test_admin_creates_a_vendor_and_a_connection_grants_it_and_the_vendor_opens_
         assert page.locator("tr[data-variable='GUI_RECORDER_SECRET_KEY'] .setting-value").inner_text() == "(set)"
         assert gateway.settings.secret_key.get_secret_value() not in page.content()
         page.screenshot(path=str(artifacts / "admin-settings.png"), full_page=True)
-        assert not errors, errors
-    finally:
-        context.close()
 
-    # The vendor signs in through the start page and opens what was granted: the real desktop.
-    context, page = new_page(browser, 1100, 800)
-    try:
-        page.goto(gateway.url)
-        page.fill("#username", vendor)
-        page.fill("#password", vendor_pw)
-        page.click("#login-submit")
-        page.locator("body[data-view='connections']").wait_for(timeout=15_000)
-        # The demo desktops are open to the vendor role; the new one only through the grant.
-        page.locator(f"a.connection[data-connection-id='{conn_id}']").wait_for(timeout=15_000)
-        page.screenshot(path=str(artifacts / "admin-vendor-connections.png"))
-        page.click(f"a.connection[data-connection-id='{conn_id}']")
-        page.locator("body[data-state='connected']").wait_for(timeout=30_000)
-        page.screenshot(path=str(artifacts / "admin-vendor-session.png"))
-        page.click("#disconnect")
-        page.locator("body[data-state='disconnected']").wait_for(timeout=15_000)
+        # The vendor signs in through the start page and opens what was granted: the real desktop.
+        vendor_context, desk = new_page(browser, 1100, 800)
+        try:
+            desk.goto(gateway.url)
+            desk.fill("#username", vendor)
+            desk.fill("#password", vendor_pw)
+            desk.click("#login-submit")
+            desk.locator("body[data-view='connections']").wait_for(timeout=15_000)
+            # The demo desktops are open to the vendor role; the new one only through the grant.
+            desk.locator(f"a.connection[data-connection-id='{conn_id}']").wait_for(timeout=15_000)
+            desk.screenshot(path=str(artifacts / "admin-vendor-connections.png"))
+            desk.click(f"a.connection[data-connection-id='{conn_id}']")
+            desk.locator("body[data-state='connected']").wait_for(timeout=30_000)
+            desk.screenshot(path=str(artifacts / "admin-vendor-session.png"))
+
+            # The admin disables the vendor from the Users tab: the open desktop ends at once.
+            _tab(page, "users")
+            page.click(f"tr[data-username='{vendor}'] .disable")
+            page.locator(f"tr[data-username='{vendor}'][data-disabled='true']").wait_for(timeout=15_000)
+            desk.locator("body[data-state='disconnected'], body[data-state='error']").wait_for(timeout=30_000)
+            desk.screenshot(path=str(artifacts / "admin-vendor-disabled.png"))
+            page.screenshot(path=str(artifacts / "admin-users-disabled.png"), full_page=True)
+            with gateway.api("admin") as api:
+                mine = [r for r in api.get("/api/sessions").json() if r["user"] == vendor]
+            assert [r["status"] for r in mine] == ["terminated"] and "disabled" in mine[0]["end_reason"], mine
+        finally:
+            vendor_context.close()
+        assert not errors, errors
     finally:
         context.close()
 
