@@ -117,6 +117,9 @@ async def test_no_listing_names_an_out_of_scope_session(scoped, auditor):
 
 async def test_an_unscoped_auditor_still_oversees_everything(scoped):
     app, client, tokens, sessions = scoped
+    admin = {"Authorization": f"Bearer {tokens['admin']}"}
+    shown = {u["username"]: u["oversees"] for u in (await client.get("/api/admin/users", headers=admin)).json()}
+    assert shown["fin-auditor"] == shown["group-auditor"] == ["finance"] and shown["auditor"] == []
     headers = {"Authorization": f"Bearer {tokens['auditor']}"}
     listed = {r["id"] for r in (await client.get("/api/sessions", headers=headers)).json()}
     assert set(sessions.values()) <= listed

@@ -54,7 +54,8 @@ class UserOut(BaseModel):
     created_at: datetime
     last_sign_in_at: datetime | None
     groups: list[str]
-    scope_tags: list[str]
+    scope_tags: list[str]  # the account's own
+    oversees: list[str]  # its own and its groups' scope tags (``scope``); empty: every session
 
 
 def _check_name(username: str) -> None:
@@ -95,19 +96,27 @@ def _find(s, username: str) -> User:
     return user
 
 
-def _groups_of(s, user_ids: list[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {uid: [] for uid in user_ids}
-    rows = s.execute(select(GroupMember.user_id, Group.name).join(Group, Group.id == GroupMember.group_id)
+def _groups_of(s, user_ids: list[int]) -> dict[int, list[tuple[str, list[str]]]]:
+    """Each user's groups: (name, scope tags), by name."""
+    out: dict[int, list[tuple[str, list[str]]]] = {uid: [] for uid in user_ids}
+    rows = s.execute(select(GroupMember.user_id, Group.name, Group.scope_tags)
+                     .join(Group, Group.id == GroupMember.group_id)
                      .where(GroupMember.user_id.in_(user_ids)).order_by(Group.name))
-    for uid, name in rows:
-        out[uid].append(name)
+    for uid, name, tags in rows:
+        out[uid].append((name, list(tags or [])))
     return out
 
 
-def _out(user: User, groups: list[str]) -> UserOut:
+def _names(groups: list[tuple[str, list[str]]]) -> list[str]:
+    return [name for name, _ in groups]
+
+
+def _out(user: User, groups: list[tuple[str, list[str]]]) -> UserOut:
+    own = list(user.scope_tags or [])
     return UserOut(username=user.username, role=user.role, source=user.source or UserSource.LOCAL,
                    disabled=bool(user.disabled), created_at=user.created_at, last_sign_in_at=user.last_sign_in_at,
-                   groups=groups, scope_tags=list(user.scope_tags or []))
+                   groups=_names(groups), scope_tags=own,
+                   oversees=sorted(set(own).union(*(tags for _, tags in groups))))
 
 
 def list_users(db: Database) -> list[UserOut]:
@@ -183,7 +192,7 @@ def create_user(db: Database, username: str, role: str, *, source: str = UserSou
         s.flush()
         _set_groups(s, db, user, groups)
         s.flush()
-        return _out(user, groups)
+        return _out(user, _groups_of(s, [user.id])[user.id])
 
 
 def provision_external_user(db: Database, username: str, *, source: str, role: str,
@@ -217,7 +226,7 @@ def provision_external_user(db: Database, username: str, *, source: str, role: s
         else:
             if user.role != role and user.role == Role.ADMIN:
                 _keep_an_admin(s, user, "take the admin role from")
-            before = (user.role, _groups_of(s, [user.id])[user.id])
+            before = (user.role, _names(_groups_of(s, [user.id])[user.id]))
             user.role = role
         s.flush()
         _set_groups(s, db, user, groups)
@@ -287,7 +296,7 @@ def set_user_groups(db: Database, username: str, groups: list[str]) -> UserOut:
             raise NotFoundError(f"no group {', '.join(map(repr, missing))}; create it first")
         _set_groups(s, db, user, groups)
         s.flush()
-        return _out(user, groups)
+        return _out(user, _groups_of(s, [user.id])[user.id])
 
 
 def set_scope(db: Database, username: str, tags: list[str]) -> UserOut:

@@ -88,7 +88,7 @@ function userRow(u) {
       textContent: u.disabled ? 'disabled' : 'enabled' })),
     el('td', { textContent: u.last_sign_in_at ? when(u.last_sign_in_at) : 'never' }),
     el('td', { textContent: u.groups.join(', ') }),
-    el('td', { textContent: u.scope_tags.length ? u.scope_tags.join(', ') : 'all' }),
+    el('td', { className: 'oversees', textContent: u.oversees.length ? u.oversees.join(', ') : 'all' }),
     el('td', {}, actions));
 }
 
