@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from gui_recorder.db import AuditEvent, AuthToken, Database, Session, User
-from gui_recorder.errors import AccountError, AuthError, ConflictError, NotFoundError, PasswordPolicyError
+from gui_recorder.errors import (AccountError, AuthError, ConflictError, ForbiddenError, NotFoundError,
+                                 PasswordPolicyError)
 from gui_recorder.gateway import accounts, connections, tokens, users
 from gui_recorder.sessions import rows
 from gui_recorder.settings import Settings
@@ -54,15 +55,17 @@ def test_an_external_user_is_created_then_follows_its_directory_groups(db):
 
 def test_an_external_sign_in_never_takes_over_a_local_account_nor_re_enables_one(db):
     accounts.ensure_user(db, "admin", password(), "admin")
-    with pytest.raises(ConflictError, match="local account"):
+    with pytest.raises(ForbiddenError, match="local account"):
         users.provision_external_user(db, "admin", source="oidc", role="admin", groups=[])
-    users.provision_external_user(db, "sam", source="oidc", role="vendor", groups=[])
-    with pytest.raises(ConflictError, match="oidc account"):
+    sam = users.provision_external_user(db, "sam", source="oidc", role="vendor", groups=["g"])
+    with pytest.raises(ForbiddenError, match="oidc account"):
         users.provision_external_user(db, "sam", source="ldap", role="vendor", groups=[])
     users.set_disabled(db, "sam", True)
-    sam = users.provision_external_user(db, "sam", source="oidc", role="vendor", groups=[])
-    assert sam.disabled, "a sign-in does not undo an admin's disable"
-    # ...and the one place every method gets its token refuses it.
+    with pytest.raises(ForbiddenError, match="disabled"):
+        users.provision_external_user(db, "sam", source="oidc", role="admin", groups=[])
+    out = users.get_user(db, "sam")
+    assert out.disabled and out.role == "vendor" and out.groups == ["g"], "a refused sign-in changes nothing"
+    # ...and the one place every method gets its token refuses it too.
     with pytest.raises(AuthError, match="disabled"):
         tokens.issue_login_token(db, sam, 60, None)
     for bad in ({"source": "local"}, {"source": "saml"}):

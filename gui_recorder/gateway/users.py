@@ -9,7 +9,8 @@ every change is audited by the caller, who knows who asked and from where.
 Rules kept here, whoever calls:
 
 - an external sign-in never takes over a local account of the same name (nor
-  one from the other directory), and never re-enables a disabled account;
+  one from the other directory), and never re-enables a disabled account
+  (both refused with ``ForbiddenError``);
 - disabling or deleting an account revokes its sign-ins and unused tunnel
   tokens at once (the gateway also ends its live sessions: ``users_api``);
 - the last enabled admin cannot be disabled, deleted or given another role:
@@ -29,7 +30,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, func, select
 
 from gui_recorder.db import AuthToken, Database, Group, GroupMember, TunnelToken, User
-from gui_recorder.errors import AccountError, ConflictError, NotFoundError
+from gui_recorder.errors import AccountError, ConflictError, ForbiddenError, NotFoundError
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.accounts import _hashing
 from gui_recorder.gateway.passwords import check_password
@@ -202,10 +203,12 @@ def provision_external_user(db: Database, username: str, *, source: str, role: s
     Called by the identity layer at every external sign-in, with the role and
     groups their mapping gives: the role is set, the group membership becomes
     exactly ``groups`` (a user removed from a directory group loses it at the
-    next sign-in; groups not known yet are created). A disabled account stays
-    disabled: the sign-in is refused later by ``tokens.issue_login_token``,
-    the one place every method passes. A local account (or one of the other
-    source) of the same name is never taken over: ``ConflictError``.
+    next sign-in; groups not known yet are created). A disabled account is
+    refused here (``ForbiddenError``, nothing changed), and again by
+    ``tokens.issue_login_token``, the one place every sign-in method passes.
+    A local account (or one of the other source) of the same name is never
+    taken over: ``ForbiddenError``. (The identity layer's login routes turn
+    a ForbiddenError into ``auth.login_refused``.)
     """
     if source not in USER_SOURCES or source == UserSource.LOCAL:
         raise AccountError(f"an external account's source is one of "
@@ -221,8 +224,10 @@ def provision_external_user(db: Database, username: str, *, source: str, role: s
                         created_at=db.now(), source=source, last_sign_in_at=None, scope_tags=[])
             s.add(user)
         elif (user.source or UserSource.LOCAL) != source:
-            raise ConflictError(f"the account {username!r} exists as a {user.source or UserSource.LOCAL} account; "
-                                f"an {source} sign-in does not take it over (an admin may delete or rename it)")
+            raise ForbiddenError(f"the account {username!r} exists here as a {user.source or UserSource.LOCAL} "
+                                 f"account; an {source} sign-in does not take it over (ask an administrator)")
+        elif user.disabled:
+            raise ForbiddenError(f"the account {username!r} is disabled here; ask an administrator")
         else:
             if user.role != role and user.role == Role.ADMIN:
                 _keep_an_admin(s, user, "take the admin role from")
