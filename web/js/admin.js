@@ -95,7 +95,6 @@ function userRow(u) {
 async function loadUsers() {
   const users = await api('GET', '/api/admin/users');
   $('users-body').replaceChildren(...users.map(userRow));
-  $('gr-who-list').replaceChildren(...users.map((u) => el('option', { value: u.username })));
 }
 
 function sourceChanged() {
@@ -285,8 +284,19 @@ function grantRow(g) {
       () => act(() => api('DELETE', `/api/admin/grants/${g.id}`), 'Grant revoked.', loadGrants))));
 }
 
+let whoChoices = { user: [], group: [] };
+
+function whoOptions() {
+  $('gr-who-list').replaceChildren(...whoChoices[$('gr-who-kind').value].map((name) => el('option', { value: name })));
+}
+
 async function loadGrants() {
-  $('grants-body').replaceChildren(...(await api('GET', '/api/admin/grants')).map(grantRow));
+  const [grants, users, groups] = await Promise.all([api('GET', '/api/admin/grants'),
+    api('GET', '/api/admin/users'), api('GET', '/api/admin/groups')]);
+  $('grants-body').replaceChildren(...grants.map(grantRow));
+  whoChoices = { user: users.map((u) => u.username), group: groups.map((g) => g.name) };
+  whoOptions();
+  await loadConnections(); // the connections and tags a grant can name
 }
 
 function createGrant(event) {
@@ -353,6 +363,7 @@ async function main() {
   $('conn-form').addEventListener('submit', saveConnection);
   $('c-new').addEventListener('click', newConnection);
   $('grant-form').addEventListener('submit', createGrant);
+  $('gr-who-kind').addEventListener('change', whoOptions);
   sourceChanged();
   const wanted = window.location.hash.slice(1);
   await show(TABS.includes(wanted) ? wanted : 'users');
