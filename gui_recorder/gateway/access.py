@@ -49,7 +49,7 @@ from gui_recorder.db import Database, Session, User
 from gui_recorder.errors import NotFoundError
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, require_capability
-from gui_recorder.gateway.scope import scope_of
+from gui_recorder.gateway.scope import oversees, scope_of
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.vocabulary import Capability, has_capability
 
@@ -64,7 +64,7 @@ def visible_session(db: Database, user: User, session_id: str) -> Session:
     with db.session() as s:
         row = s.get(Session, session_id)
     if row is None or (row.user_id != user.id
-                       and not (sees_all(user) and scope_of(db, user).allows(row.connection_id))):
+                       and not (sees_all(user) and oversees(db, user, row.connection_id))):
         raise NotFoundError(f"no session {session_id}")
     return row
 

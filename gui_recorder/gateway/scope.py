@@ -48,6 +48,17 @@ def scope_tags(db: Database, user: User) -> frozenset[str]:
         return frozenset(own).union(*(g or [] for g in groups))
 
 
+def oversees(db: Database, user: User, connection_id: str) -> bool:
+    """Whether a session on ``connection_id`` is in ``user``'s scope: one connection's tags, not the list
+    (every read of a session asks)."""
+    tags = scope_tags(db, user)
+    if not tags:
+        return True
+    with db.session() as s:
+        have = s.scalar(select(Connection.tags).where(Connection.id == connection_id))
+    return bool(tags & set(have or []))
+
+
 def scope_of(db: Database, user: User) -> Scope:
     tags = scope_tags(db, user)
     if not tags:
