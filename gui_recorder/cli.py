@@ -24,16 +24,22 @@ DEMO_ROLES = ("admin", "operator", "vendor", "auditor")
 
 
 def load_settings(args: argparse.Namespace) -> Settings:
-    """GUI_RECORDER_* variables, or the file given with --env-file (the dev stack writes one)."""
+    """GUI_RECORDER_* variables, or the file given with --env-file (the dev stack writes one); secrets
+    also from files in --secrets-dir, each named after its variable (docs/production.md)."""
     from pydantic import ValidationError
 
+    sources = {}
+    if getattr(args, "secrets_dir", None):
+        if not Path(args.secrets_dir).is_dir():
+            raise ConfigError(f"no secrets directory {args.secrets_dir}")
+        sources["_secrets_dir"] = args.secrets_dir
     try:
         if getattr(args, "env_file", None):
             if not Path(args.env_file).is_file():
                 raise ConfigError(f"no settings file {args.env_file}")
-            settings = Settings(_env_file=args.env_file)
+            settings = Settings(_env_file=args.env_file, **sources)
         else:
-            settings = Settings()
+            settings = Settings(**sources)
     except ValidationError as exc:
         problems = "; ".join(f"{ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"the settings are not valid ({problems}); `gui-recorder settings` lists them") from None
@@ -323,9 +329,67 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(confirm: bool = True) -> str:
+    """From the terminal (asked twice), or the first line of stdin when it is not one: never argv,
+    which other local users can read in the process list and which shells keep in history."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\r\n")
+        if not line:
+            raise ConfigError("no password on stdin (give it as the first line)")
+        return line
+    first = getpass.getpass("password: ")
+    if confirm and getpass.getpass("again: ") != first:
+        raise ConfigError("the two passwords differ")
+    return first
+
+
+def _cli_event(db, action: str, target: str, detail: dict) -> None:
+    import getpass
+
+    from gui_recorder.gateway import audit
+
+    audit.record_event(db, None, action, target, None, {**detail, "by": "cli", "os_user": getpass.getuser()})
+
+
+def cmd_user(args: argparse.Namespace) -> int:
+    """`user add|list|passwd`: account management on the configured database (bootstraps production)."""
+    from gui_recorder.db import Database
+    from gui_recorder.gateway import users
+
+    settings = load_settings(args)
+    db = Database(settings)
+    try:
+        db.create_all()
+        if args.user_command == "list":
+            print(f"{'username':24} {'role':9} {'source':6} {'state':8} {'last sign-in':20} groups")
+            for u in users.list_users(db):
+                last = u.last_sign_in_at.strftime("%Y-%m-%d %H:%M:%S") if u.last_sign_in_at else "never"
+                print(f"{u.username:24} {u.role:9} {u.source:6} {'disabled' if u.disabled else 'enabled':8} "
+                      f"{last:20} {', '.join(u.groups)}")
+        elif args.user_command == "add":
+            password = _read_password() if args.source == "local" else None
+            out = users.create_user(db, args.name, args.role, source=args.source, password=password,
+                                    groups=args.group or [], min_length=settings.password_min_length)
+            _cli_event(db, "user.create", out.username, {"role": out.role, "source": out.source,
+                                                         "groups": out.groups})
+            print(f"created {out.source} user {out.username} ({out.role})")
+        elif args.user_command == "passwd":
+            users.reset_password(db, args.name, _read_password(), settings.password_min_length)
+            _cli_event(db, "user.password_reset", args.name, {})
+            print(f"new password set for {args.name}; its sign-ins have ended")
+        return 0
+    finally:
+        db.dispose()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     parser.add_argument("--env-file", help="read settings from this file (e.g. var/dev/gui-recorder.env)")
+    parser.add_argument("--secrets-dir", help="read settings (the secrets) from files in this directory, each named "
+                                              "after its variable, e.g. GUI_RECORDER_SECRET_KEY (systemd "
+                                              "credentials, Docker and Kubernetes secrets)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run the whole stack with demo targets in the foreground")
@@ -361,6 +425,21 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("settings", help="every setting with its default, bounds and meaning")
     listing.add_argument("--markdown", action="store_true", help="as docs/settings.md")
     listing.set_defaults(func=cmd_settings)
+
+    from gui_recorder.vocabulary import ROLES, USER_SOURCES
+
+    user = sub.add_parser("user", help="manage accounts (the first admin of a production install)")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    add = user_sub.add_parser("add", help="create an account; a local one's password from a prompt or stdin")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--source", default="local", choices=USER_SOURCES,
+                     help="local (a password here) or an external one (signs in through LDAP/OIDC)")
+    add.add_argument("--group", action="append", help="a group to add the account to (repeatable)")
+    user_sub.add_parser("list", help="every account, with its role, source, state and last sign-in")
+    passwd = user_sub.add_parser("passwd", help="set a local account's password (from a prompt or stdin)")
+    passwd.add_argument("name")
+    user.set_defaults(func=cmd_user)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

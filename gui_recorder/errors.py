@@ -22,6 +22,7 @@ CLI (``cli.main``)::
     ├── AuthError              bad credentials or token                  401   0x0301 UNAUTH    1008  2
     │   └── ThrottledError     too many failed sign-ins, Retry-After     429   0x031D TOO_MANY  1008  2
     ├── PasswordPolicyError    a new password breaks the policy          422   0x0300           1002  2
+    ├── AccountError           an account, group, grant or tag invalid   422   0x0300           1002  2
     ├── ForbiddenError         authenticated, not allowed                403   0x0303 FORBIDDEN 1008  2
     ├── NotFoundError          no such object                            404   0x0204 NOT_FOUND 1002  2
     ├── ConflictError          the object exists / is busy               409   0x0205 CONFLICT  1008  2
@@ -134,6 +135,13 @@ class ThrottledError(AuthError):
 
 class PasswordPolicyError(GuiRecorderError):
     """A new password is too short, is the username or is a common one; the message says which."""
+
+    guacamole_status = 0x0300
+    http_status = 422
+
+
+class AccountError(GuiRecorderError):
+    """A user, group, grant or tag an admin (or the CLI) gives is not valid; the message says what is wrong."""
 
     guacamole_status = 0x0300
     http_status = 422

@@ -87,6 +87,17 @@ class Protocol(enum.StrEnum):
 PROTOCOLS: tuple[str, ...] = tuple(p.value for p in Protocol)
 
 
+class UserSource(enum.StrEnum):
+    """Where an account's sign-in is checked. External accounts have no password here."""
+
+    LOCAL = "local"  # a password hashed in our database
+    LDAP = "ldap"  # a bind against the directory; groups from it
+    OIDC = "oidc"  # an OpenID Connect provider; groups from its claims
+
+
+USER_SOURCES: tuple[str, ...] = tuple(s.value for s in UserSource)
+
+
 class JobKind(enum.StrEnum):
     """Background work queued for every stored recording."""
 
@@ -120,4 +131,5 @@ def vocabulary() -> dict[str, list[str]]:
     return {"roles": list(ROLES), "capabilities": [c.value for c in Capability],
             "session_statuses": list(SESSION_STATUSES), "final_statuses": list(FINAL_STATUSES),
             "protocols": list(PROTOCOLS), "job_kinds": [k.value for k in JobKind],
+            "user_sources": list(USER_SOURCES),
             "role_capabilities": {r.value: sorted(c.value for c in caps) for r, caps in ROLE_CAPABILITIES.items()}}

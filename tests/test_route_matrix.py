@@ -33,6 +33,7 @@ C = Capability
 PUBLIC, SIGNED_IN = "public", "signed in"
 SESSION = "/api/sessions/{session_id}"
 CONN = "/api/admin/connections"
+ADMIN = "/api/admin"
 
 # The table this build promises: (method, path) -> what the route needs.
 EXPECTED: dict[tuple[str, str], Capability | str] = {
@@ -72,6 +73,26 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/audit"): C.AUDIT_READ,
     ("GET", "/api/audit/export"): C.AUDIT_READ,
     ("GET", "/api/ops/storage"): C.OPS_READ,
+    # The admin console (issue 12): users and groups, grants, test-connect, runtime settings.
+    ("GET", ADMIN + "/users"): C.USER_ADMIN,
+    ("POST", ADMIN + "/users"): C.USER_ADMIN,
+    ("GET", ADMIN + "/users/{username}"): C.USER_ADMIN,
+    ("PUT", ADMIN + "/users/{username}/role"): C.USER_ADMIN,
+    ("PUT", ADMIN + "/users/{username}/password"): C.USER_ADMIN,
+    ("PUT", ADMIN + "/users/{username}/groups"): C.USER_ADMIN,
+    ("PUT", ADMIN + "/users/{username}/scope"): C.USER_ADMIN,
+    ("POST", ADMIN + "/users/{username}/disable"): C.USER_ADMIN,
+    ("POST", ADMIN + "/users/{username}/enable"): C.USER_ADMIN,
+    ("DELETE", ADMIN + "/users/{username}"): C.USER_ADMIN,
+    ("GET", ADMIN + "/groups"): C.USER_ADMIN,
+    ("POST", ADMIN + "/groups"): C.USER_ADMIN,
+    ("PUT", ADMIN + "/groups/{name}"): C.USER_ADMIN,
+    ("DELETE", ADMIN + "/groups/{name}"): C.USER_ADMIN,
+    ("GET", ADMIN + "/grants"): C.CONNECTION_ADMIN,
+    ("POST", ADMIN + "/grants"): C.CONNECTION_ADMIN,
+    ("DELETE", ADMIN + "/grants/{grant_id}"): C.CONNECTION_ADMIN,
+    ("POST", CONN + "/{connection_id}/test"): C.CONNECTION_ADMIN,
+    ("GET", ADMIN + "/settings"): C.OPS_READ,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}
@@ -199,13 +220,36 @@ async def matrix(tmp_path_factory):
             yield app, client, tokens, session.id
 
 
+def _console_targets(app) -> int:
+    """What the admin console's cells act on, made afresh for each cell (an admin cell deletes them)."""
+    from gui_recorder.errors import ConflictError
+    from gui_recorder.gateway import grants, groups, users
+
+    db = app.state.services.db
+    try:
+        users.create_user(db, "matrix-target", "vendor", password=secrets.token_urlsafe(18))
+    except ConflictError:
+        users.set_disabled(db, "matrix-target", False)
+    try:
+        groups.save_group(db, groups.GroupIn(name="matrix-group"), create=True)
+    except ConflictError:
+        pass
+    try:
+        return grants.add_grant(db, grants.GrantIn(group="matrix-group", tag="matrix"), None).id
+    except ConflictError:
+        return next(g.id for g in grants.list_grants(db) if g.group == "matrix-group" and g.tag == "matrix")
+
+
 @pytest.mark.parametrize("method,path", [k for k, v in EXPECTED.items() if v != PUBLIC],
                          ids=[f"{m} {p}" for (m, p), v in EXPECTED.items() if v != PUBLIC])
 async def test_matrix(matrix, method, path):
     app, client, tokens, session_id = matrix
     # A cell may have deleted the connection (admin DELETE): every cell starts from the same state.
     connections.ensure_connection(app.state.services.db, app.state.services.settings, CONNECTION)
-    url = path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id)
+    grant_id = _console_targets(app)
+    url = (path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id)
+           .replace("{username}", "matrix-target").replace("{name}", "matrix-group")
+           .replace("{grant_id}", str(grant_id)))
     need = EXPECTED[(method, path)]
     anonymous = await client.request(method, url)
     assert anonymous.status_code == 401, (method, path, anonymous.text)

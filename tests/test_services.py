@@ -34,6 +34,9 @@ ASYNC_ROUTES = {
     "watch_token": "no I/O; reads the relays, which belong to the event loop",
     "terminate": "Relay.terminate acts on the relay's asyncio tasks",
     "docs": "no I/O: a constant page",
+    "disable_user": "ends the account's relays, which belong to the event loop",
+    "delete_user": "ends the account's relays, which belong to the event loop",
+    "test_connection": "awaits guacd's handshake and the target's first answer",
 }
 # Dependencies that stay `async def`, and why: a blocking one would stall the event loop.
 ASYNC_DEPENDENCIES = {

@@ -1,4 +1,4 @@
-"""The gateway's tables: accounts, connections, tokens, sessions and the audit trail.
+"""The gateway's tables: accounts, groups and grants, connections, tokens, sessions and the audit trail.
 
 Times are timezone-aware UTC everywhere in Python (``UTCDateTime``); SQLite has
 no time zones, so they are stored there as naive UTC, which still sorts and
@@ -64,6 +64,48 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
+    # Where the sign-in is checked (vocabulary.UserSource); external accounts hold no usable password hash.
+    # Server defaults on columns added after the first release: ``Database.create_all`` adds them to an
+    # existing table, and the rows already there need a value.
+    source: Mapped[str] = mapped_column(String(8), default="local", server_default="local")
+    last_sign_in_at: Mapped[datetime | None]
+    # Tags this account's oversight is limited to (with its groups'); empty: every session (gateway/scope.py).
+    scope_tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+
+
+class Group(Base):
+    """A set of users that grants and auditor scopes can name (local, or mapped from LDAP/OIDC groups)."""
+
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+    scope_tags: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime]
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True,
+                                         index=True)
+
+
+class Grant(Base):
+    """A user or a group may open a connection, or every connection with a tag (exactly one of each pair)."""
+
+    __tablename__ = "grants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE", onupdate="CASCADE"), index=True)
+    tag: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class Connection(Base):
@@ -83,6 +125,8 @@ class Connection(Base):
     recording_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # What grants and auditor scopes name (``finance``, ``vendor-acme``): lower-case words.
+    tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
 
 
 class AuthToken(Base):

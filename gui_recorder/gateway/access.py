@@ -21,6 +21,12 @@ Actions on a session (review, terminate, legal hold, a watch token) take
 ``session_access`` with ``audit=None`` for the same checks, and record their
 own event with its details once they have happened.
 
+Auditor scopes (``scope``): an overseer limited to tags sees, besides its own
+sessions, only those of connections with one of its tags; every other session
+is a 404 here exactly as someone else's session is to a vendor, and the search
+is limited to the same connections (``SearchQuery.connections``). The sessions
+list asks ``scope_of`` too (``sessions_api``).
+
 The list of sessions is not audited: it is the index of rows each user is
 entitled to (every page refresh would be an event) and serves no content.
 
@@ -43,6 +49,7 @@ from gui_recorder.db import Database, Session, User
 from gui_recorder.errors import NotFoundError
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, require_capability
+from gui_recorder.gateway.scope import oversees, scope_of
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.vocabulary import Capability, has_capability
 
@@ -52,10 +59,12 @@ def sees_all(user: User) -> bool:
 
 
 def visible_session(db: Database, user: User, session_id: str) -> Session:
-    """The session's row if ``user`` may see it: every row with ``session.view_all``, else their own."""
+    """The session's row if ``user`` may see it: their own; every other one in their scope with
+    ``session.view_all`` (every one when they are not scoped)."""
     with db.session() as s:
         row = s.get(Session, session_id)
-    if row is None or (not sees_all(user) and row.user_id != user.id):
+    if row is None or (row.user_id != user.id
+                       and not (sees_all(user) and oversees(db, user, row.connection_id))):
         raise NotFoundError(f"no session {session_id}")
     return row
 
@@ -121,6 +130,7 @@ class SearchQuery:
     since: datetime | None
     until: datetime | None
     limit: int
+    connections: frozenset[str] | None = None  # the searcher's scope (``scope``); None: every connection
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,8 @@ async def search_access(request: Request, services: ServicesDep, q: str = Query(
                         limit: int = Query(50, ge=1, le=500),
                         me: User = Depends(require_capability(Capability.SEARCH))) -> SearchGrant:
     """The search's parameters, checked, and the ``search`` event with all of them, before it runs."""
-    query = SearchQuery(q, user, connection, protocol, source, since, until, limit)
+    scope = await asyncio.to_thread(scope_of, services.db, me)
+    query = SearchQuery(q, user, connection, protocol, source, since, until, limit, scope.connection_ids)
     await record_read(services, request, me, "search", None,
                       {"q": q, "user": user, "connection": connection, "protocol": protocol, "source": source,
                        "since": since.isoformat() if since else None,

@@ -74,7 +74,8 @@ def seed_admin(db: Database, settings: Settings) -> None:
         has_admin = s.scalar(select(User.id).where(User.role == "admin").limit(1)) is not None
     if not has_admin:
         if settings.admin_password is None:
-            raise ConfigError("no admin account exists: set GUI_RECORDER_ADMIN_PASSWORD for the first run")
+            raise ConfigError("no admin account exists: create one with `gui-recorder user add NAME --role admin` "
+                              "(or set GUI_RECORDER_ADMIN_PASSWORD for the first run)")
         try:
             ensure_user(db, settings.admin_username, settings.admin_password.get_secret_value(), "admin",
                         min_length=settings.password_min_length)

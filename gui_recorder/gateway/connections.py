@@ -4,8 +4,9 @@ Credentials (the login fields and every secret-bearing guacd parameter, see
 ``credentials``) are write-only: nothing returns them, not even to admins, who
 see only whether each is set; they are decrypted only to build guacd's
 parameters (``definition_for``), inside the gateway. Grants: a connection is
-opened by users named on it, by roles named on it, and by whoever holds
-``connection.admin``. No FastAPI here.
+opened by users named on it, by roles named on it, by whoever holds
+``connection.admin`` (``may_open``), and by the grants of ``grants`` (to a
+user or group, of the connection or of one of its ``tags``). No FastAPI here.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from gui_recorder.errors import NotFoundError
 from gui_recorder.gateway import credentials
 from gui_recorder.gateway.filter import ClientPolicy
 from gui_recorder.gateway.secrets_box import SecretBox
+from gui_recorder.gateway.users import MAX_TAGS, TAG_PATTERN
 from gui_recorder.guacd import ConnectionDefinition
 from gui_recorder.settings import Settings
 from gui_recorder.vocabulary import Capability, has_capability
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
 # A host name, IPv4 or IPv6 address: nothing else belongs in guacd's `hostname`.
 HOST_PATTERN = r"^[A-Za-z0-9._:\[\]-]{1,255}$"
 # guacd's parameter names are lower-case words joined by dashes (`ignore-cert`, `color-depth`).
@@ -90,6 +93,8 @@ class ConnectionIn(BaseModel):
     allowed_users: list[Username] = Field([], max_length=MAX_GRANTS)
     allowed_roles: list[Literal["admin", "operator", "vendor", "auditor"]] = []
     recording_policy: RecordingPolicy = RecordingPolicy()
+    tags: list[Annotated[str, StringConstraints(pattern=TAG_PATTERN)]] = Field(
+        [], max_length=MAX_TAGS, description="What grants and auditor scopes name (finance, vendor-acme)")
 
     @field_validator("parameters")
     @classmethod
@@ -144,6 +149,7 @@ class ConnectionAdminOut(ConnectionOut):
     allowed_users: list[str]
     allowed_roles: list[str]
     recording_policy: RecordingPolicy
+    tags: list[str] = []
 
 
 def may_open(user: User, connection: Connection) -> bool:
@@ -183,6 +189,7 @@ def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> C
         row.name, row.protocol, row.host, row.port = spec.name, spec.protocol, spec.host, spec.port
         row.credentials, row.parameters, row.recording_policy = secret, dict(spec.parameters), policy
         row.allowed_users, row.allowed_roles = list(spec.allowed_users), list(spec.allowed_roles)
+        row.tags = sorted(set(spec.tags))
         row.updated_at = now
         s.flush()
         cleared = moved and any(credentials.summary(stored).values())
@@ -242,7 +249,7 @@ def admin_view(row: Connection, settings: Settings) -> ConnectionAdminOut:
     flags["secret_parameters"] = sorted(set(flags["secret_parameters"]) | set(legacy))
     return ConnectionAdminOut(id=row.id, name=row.name, protocol=row.protocol, host=row.host, port=row.port,
                               **flags, parameters=plain, allowed_users=row.allowed_users,
-                              allowed_roles=row.allowed_roles,
+                              allowed_roles=row.allowed_roles, tags=list(row.tags or []),
                               recording_policy=RecordingPolicy.model_validate(
                                   {k: v for k, v in (row.recording_policy or {}).items() if k in DEFAULT_POLICY}))
 

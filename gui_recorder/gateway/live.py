@@ -106,7 +106,7 @@ async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", wi
         return
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where,
                             {} if owner is not None else {"via": services.gateway_id})
-    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id)
+    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id, username=grant.username)
     if owner is not None:
         owner.watchers.append(relay)
     else:

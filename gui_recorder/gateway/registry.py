@@ -11,11 +11,11 @@ from pydantic import BaseModel
 
 from gui_recorder.db import User
 from gui_recorder.errors import ConflictError, ForbiddenError, NotFoundError
-from gui_recorder.gateway import audit, tokens
+from gui_recorder.gateway import audit, grants, tokens
 from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.connections import (ConnectionAdminOut, ConnectionIn, ConnectionOut, admin_view,
-                                              all_connections, ensure_connection, exists, get_connection, may_open,
-                                              remove)
+                                              ensure_connection, exists, get_connection, remove)
+from gui_recorder.gateway.connections import all_connections
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability
 
@@ -28,7 +28,7 @@ ADMIN = require_capability(Capability.CONNECTION_ADMIN)
 
 @router.get("/api/connections", response_model=list[ConnectionOut])
 def my_connections(services: ServicesDep, user: User = Depends(USE)) -> list[ConnectionOut]:
-    return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in all_connections(services.db) if may_open(user, r)]
+    return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in grants.openable(services.db, user)]
 
 
 class TunnelTokenOut(BaseModel):
@@ -44,7 +44,7 @@ def tunnel_token(connection_id: str, request: Request, services: ServicesDep,
         row = get_connection(db, connection_id)
     except NotFoundError:
         row = None
-    if row is None or not may_open(user, row):
+    if row is None or not grants.may_open(db, user, row):
         # One answer for "no such connection" and "not yours": ids that exist are not revealed.
         audit.record_event(db, user.username, "connection.denied", connection_id, client_addr(request),
                            {"exists": row is not None})

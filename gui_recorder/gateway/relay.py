@@ -76,12 +76,14 @@ class Ending:
 class Relay:
     def __init__(self, websocket: WebSocket, guacd: GuacdConnection, recorder: SessionRecorder | None,
                  client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True,
-                 on_recording_failed: Callable[[str, RecordingError], None] | None = None):
+                 on_recording_failed: Callable[[str, RecordingError], None] | None = None,
+                 username: str | None = None):
         self.ws = websocket
         self.guacd = guacd
         self.recorder = recorder
         self.filter = client_filter
         self.session_id = session_id
+        self.username = username  # whose relay (owner or watcher): a disabled account's relays are ended
         self.fail_closed = fail_closed
         self.on_recording_failed = on_recording_failed
         self.state = State.RUNNING

@@ -23,7 +23,8 @@ def search(services: ServicesDep, grant: SearchGrant = Depends(search_access)) -
     """Words, "phrases" and prefix* over typed and screen text; ranked; `<mark>` in snippets."""
     q = grant.query
     hits = services.search_index.search(q.q, user=q.user, connection=q.connection, protocol=q.protocol,
-                                        source=q.source, since=q.since, until=q.until, limit=q.limit)
+                                        source=q.source, since=q.since, until=q.until, limit=q.limit,
+                                        connections=q.connections)
     results = []
     for hit in hits:
         item = hit.to_dict()

@@ -15,6 +15,7 @@ from fastapi.responses import StreamingResponse
 from gui_recorder.db import User
 from gui_recorder.gateway.access import SessionGrant, sees_all, session_access
 from gui_recorder.gateway.auth import require_capability
+from gui_recorder.gateway.scope import scope_of
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.recording.reader import iter_recording
 from gui_recorder.sessions.rows import SessionOut, list_sessions, reviews_of, session_out
@@ -33,9 +34,12 @@ def sessions(services: ServicesDep, user: User = Depends(require_capability(Capa
              status: SessionStatus | None = None,
              since: datetime | None = None, until: datetime | None = None,
              limit: int = Query(200, ge=1, le=5000)) -> list[SessionOut]:
-    """Sessions, live ones first, then the newest: all of them with `session.view_all`, else your own."""
+    """Sessions, live ones first, then the newest: all of them with `session.view_all` (those in your scope
+    when you are scoped to tags, and your own), else your own."""
+    everyone = sees_all(user)
+    scope = scope_of(services.db, user) if everyone else None
     rows = list_sessions(services.db, user, username, connection, status, since, until, limit,
-                         all_users=sees_all(user))
+                         all_users=everyone, in_connections=scope.connection_ids if scope else None)
     return [session_out(r) for r in rows]
 
 

@@ -19,9 +19,18 @@ def _digest(token: str) -> str:
 
 
 def issue_login_token(db: Database, user: User, ttl_seconds: int, client_addr: str | None) -> str:
+    """The sign-in token of ``user``: the one place every sign-in method (password, LDAP, OIDC) ends.
+
+    So the account is read again here: a disabled (or deleted) account gets no token, however its
+    password or directory checked out; and the sign-in is stamped (``last_sign_in_at``).
+    """
     token = secrets.token_urlsafe(32)
     now = db.now()
     with db.session() as s:
+        current = s.get(User, user.id)
+        if current is None or current.disabled:
+            raise AuthError("this account is disabled; ask an administrator")
+        current.last_sign_in_at = now
         # Sign-ins are rare next to requests: a good moment to forget expired tokens of both kinds.
         s.execute(delete(AuthToken).where(AuthToken.expires_at <= now))
         s.execute(delete(TunnelToken).where(TunnelToken.expires_at <= now - timedelta(days=1)))

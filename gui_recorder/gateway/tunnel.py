@@ -124,7 +124,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
 
         relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
                       fail_closed=bool(policy.get("fail_closed", True)),
-                      on_recording_failed=recordings.recording_failed)
+                      on_recording_failed=recordings.recording_failed, username=user.username)
         services.active[session.id] = relay
         try:
             host, port = guacd.address

@@ -58,3 +58,8 @@ class WatchTokens:
             if not claimed or row is None:
                 raise AuthError("the watch token is missing, used or expired")
             return WatchGrant(row.username, row.session_id)
+
+    def revoke_user(self, username: str) -> None:
+        """A disabled or deleted account's unused watch tokens open nothing any more."""
+        with self.db.session() as s:
+            s.execute(delete(WatchToken).where(WatchToken.username == username, WatchToken.used_at.is_(None)))

@@ -125,6 +125,10 @@ class SqlBackend:
                 column = self.user_column if name == "user" else name
                 where.append(f"d.{column} = :{name}")
                 params[name] = value
+        if filters.connections is not None:
+            names = [f"scope{n}" for n in range(len(filters.connections))]
+            where.append(f"d.connection IN ({', '.join(':' + n for n in names)})" if names else "1 = 0")
+            params.update(zip(names, sorted(filters.connections)))
         if filters.since is not None:
             where.append("d.at_ms >= :since")
             params["since"] = epoch_ms(filters.since)

@@ -93,6 +93,7 @@ class SearchFilters:
     source: str | None = None
     since: datetime | None = None  # wall-clock time of the moment, inclusive
     until: datetime | None = None  # exclusive
+    connections: frozenset[str] | None = None  # only these connections (a scoped auditor); None: all
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,8 @@ class SearchIndex:
 
     def search(self, query: str, *, user: str | None = None, connection: str | None = None,
                protocol: str | None = None, since: datetime | None = None, until: datetime | None = None,
-               source: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0) -> list[SearchHit]:
+               source: str | None = None, limit: int = DEFAULT_LIMIT, offset: int = 0,
+               connections: frozenset[str] | None = None) -> list[SearchHit]:
         """Ranked hits (best first) for the user's ``query``; see query.py for the syntax.
 
         Raises ``SearchQueryError`` (HTTP 400) for bad input, ``DatabaseError`` (503).
@@ -138,7 +139,9 @@ class SearchIndex:
             raise SearchQueryError(f"offset must be between 0 and {MAX_OFFSET}")
         if since is not None and until is not None and until <= since:
             raise SearchQueryError("'until' must be later than 'since'")
-        filters = SearchFilters(user, connection, protocol, source, since, until)
+        if connections is not None and not connections:
+            return []  # a scope with no connection in it: nothing to search
+        filters = SearchFilters(user, connection, protocol, source, since, until, connections)
         return self._call(self.backend.search, parsed, filters, limit, offset)
 
     def session_text(self, session_id: str, limit: int = MAX_TIMELINE) -> list[TimelineEntry]:

@@ -53,3 +53,13 @@ def still_active(db: Database, session_ids: set[str]) -> set[str]:
         return set(s.scalars(select(Session.id).where(Session.id.in_(session_ids),
                                                       Session.status == SessionStatus.ACTIVE)))
 
+
+
+def active_elsewhere(db: Database, username: str, gateway_id: str) -> list[tuple[str, str]]:
+    """``username``'s running sessions that other gateways relay: (session id, its gateway)."""
+    with db.session() as s:
+        return [(sid, gw) for sid, gw in s.execute(
+            select(Session.id, Session.gateway_id).where(Session.username == username,
+                                                         Session.status == SessionStatus.ACTIVE,
+                                                         Session.gateway_id.is_not(None),
+                                                         Session.gateway_id != gateway_id))]

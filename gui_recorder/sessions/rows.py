@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlalchemy import case, select
+from sqlalchemy import case, or_, select
 
 from gui_recorder.db import Connection, Database, Session, User
 from gui_recorder.db.models import Review
@@ -151,12 +151,16 @@ def session_out(row: Session, reviews: list[dict] | None = None) -> SessionOut:
 
 
 def list_sessions(db: Database, user: User, username: str | None, connection: str | None, status: str | None,
-                  since: datetime | None, until: datetime | None, limit: int, *, all_users: bool) -> list[Session]:
-    """Live ones first, then the newest; only ``user``'s own rows unless ``all_users``."""
+                  since: datetime | None, until: datetime | None, limit: int, *, all_users: bool,
+                  in_connections: frozenset[str] | None = None) -> list[Session]:
+    """Live ones first, then the newest; only ``user``'s own rows unless ``all_users``; with
+    ``in_connections`` (a scoped auditor), only their own rows and those of these connections."""
     live_first = case((Session.status == SessionStatus.ACTIVE, 0), else_=1)
     query = select(Session).order_by(live_first, Session.started_at.desc()).limit(limit)
     if not all_users:
         query = query.where(Session.user_id == user.id)
+    elif in_connections is not None:
+        query = query.where(or_(Session.user_id == user.id, Session.connection_id.in_(sorted(in_connections))))
     if username:
         query = query.where(Session.username == username)
     if connection:
