@@ -42,10 +42,13 @@ def pytest_configure(config):
     # bench/login.py measures the product's own costs.
     os.environ.setdefault("GUI_RECORDER_PASSWORD_HASH_TIME_COST", "1")
     os.environ.setdefault("GUI_RECORDER_PASSWORD_HASH_MEMORY_KIB", "1024")
+    # The product asks admins and auditors for a TOTP second factor (mfa_roles); the tests that are not
+    # about it sign in with a password only, as before. tests/test_totp.py sets mfa_roles itself.
+    os.environ.setdefault("GUI_RECORDER_MFA_ROLES", "[]")
 
 
 # Fixtures that start real components: whoever uses one is a `stack` test.
-REAL_COMPONENT_FIXTURES = {"stack", "postgres_url"}
+REAL_COMPONENT_FIXTURES = {"stack", "postgres_url", "directory", "oidc_provider"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -187,3 +190,12 @@ def run_async(coro):
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def directory(tmp_path_factory):
+    """A real OpenLDAP slapd on a free loopback port with the test tree (tests/support/slapd.py)."""
+    from support.slapd import Slapd
+
+    with Slapd(tmp_path_factory.mktemp("slapd")) as info:
+        yield info

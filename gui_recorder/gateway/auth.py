@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.errors import AuthError, ForbiddenError
-from gui_recorder.gateway import accounts, audit, tokens
+from gui_recorder.gateway import accounts, audit, external_users, ldap_auth, tokens
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability, capabilities_of
 
@@ -105,11 +105,18 @@ def login(body: Credentials, request: Request, response: Response, services: Ser
     # up mid-check cannot cancel it: its try is charged below like any other.
     throttle.begin(body.username, addr)
     try:
-        user = accounts.authenticate(db, body.username, body.password)
+        user = _check_password(db, settings, body.username, body.password)
     except AuthError:
         throttle.failed(body.username, addr)
         audit.record_event(db, body.username, "auth.login_failed", None, addr,
                            {"failures": throttle.failures(body.username)})
+        raise
+    except ForbiddenError as exc:  # the directory's password was right, its groups give no role here
+        throttle.abandoned(body.username, addr)
+        audit.record_event(db, body.username, "auth.login_refused", None, addr, {"reason": str(exc)})
+        raise
+    except BaseException:  # no verdict (the directory is down): nothing charged, nothing cleared
+        throttle.abandoned(body.username, addr)
         raise
     throttle.succeeded(body.username, addr)
     token = tokens.issue_login_token(db, user, settings.token_ttl_seconds, addr)
@@ -117,6 +124,16 @@ def login(body: Credentials, request: Request, response: Response, services: Ser
                         samesite="strict", secure=request.url.scheme == "https", path="/")
     audit.record_event(db, user.username, "auth.login", None, addr, {})
     return LoginResult(token=token, username=user.username, role=user.role)
+
+
+def _check_password(db, settings, username: str, password: str) -> User:
+    """The password judged where the account lives: here, or the directory for a name that is not a
+    local account (a local account is never looked up in the directory: no takeover by name)."""
+    if ldap_auth.enabled(settings):
+        local = external_users.find(db, username)
+        if local is None or local.source == external_users.LDAP:
+            return ldap_auth.sign_in(db, settings, username, password)
+    return accounts.authenticate(db, username, password)
 
 
 @router.post("/logout", status_code=204,
