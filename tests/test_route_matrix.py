@@ -42,6 +42,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/docs"): PUBLIC,
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/logout"): PUBLIC,
+    ("POST", "/api/auth/mfa"): PUBLIC,
     ("GET", "/api/auth/me"): SIGNED_IN,
     ("WEBSOCKET", "/api/tunnel"): PUBLIC,
     ("WEBSOCKET", "/api/watch"): PUBLIC,
