@@ -199,3 +199,12 @@ def directory(tmp_path_factory):
 
     with Slapd(tmp_path_factory.mktemp("slapd")) as info:
         yield info
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory):
+    """A real OpenID Connect provider (django-oauth-toolkit) in its own process (tests/support/oidc.py)."""
+    from support.oidc import OidcProvider
+
+    with OidcProvider(tmp_path_factory.mktemp("oidc")) as info:
+        yield info

@@ -146,11 +146,8 @@ def finish_sign_in(db, settings, user: User, request: Request, response: Respons
     """The sign-in itself, whichever way the user proved who they are: a token, its cookie, the audit."""
     addr = client_addr(request)
     token = tokens.issue_login_token(db, user, settings.token_ttl_seconds, addr)
-    # Lax, not strict, only after single sign-on: the browser arrives from the provider's page, and a
-    # strict cookie set in that cross-site redirect would not be sent on the landing page's first load.
-    samesite = "lax" if user.source == external_users.OIDC else "strict"
     response.set_cookie(tokens.COOKIE_NAME, token, max_age=settings.token_ttl_seconds, httponly=True,
-                        samesite=samesite, secure=request.url.scheme == "https", path="/")
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
     audit.record_event(db, user.username, action, None, addr, detail)
     return LoginResult(token=token, username=user.username, role=user.role)
 
