@@ -207,7 +207,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        if isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
+        if isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(i, dict) for i in value)):
+            value = json.dumps(value)  # group -> role maps, role lists: JSON, as the variables are read
+        elif isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
             value = json.dumps([{k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
                                  for k, v in item.items() if v is not None} for item in value])
         env[f"GUI_RECORDER_{name.upper()}"] = str(value)

@@ -126,6 +126,14 @@ async def test_service_account_search_over_starttls_with_the_directorys_ca(tmp_p
         assert (await login(client, "carol", "wrong-password")).status_code == 401
 
 
+async def test_ldaps_with_the_directorys_ca(tmp_path, directory):
+    settings = directory_settings(tmp_path, directory, ldap_url=directory.ldaps_url, ldap_ca_file=directory.ca_file)
+    async with gateway(settings) as client:
+        resp = await login(client, "alice", directory.passwords["alice"])
+        assert resp.status_code == 200 and resp.json()["role"] == "admin"
+        assert (await login(client, "alice", "wrong-password")).status_code == 401
+
+
 async def test_starttls_to_a_directory_whose_certificate_another_ca_signed_is_refused(tmp_path, directory):
     other_ca, _, _ = make_tls(tmp_path)  # a CA that did not sign slapd's certificate
     settings = directory_settings(tmp_path, directory, ldap_start_tls=True, ldap_ca_file=other_ca)
@@ -157,3 +165,19 @@ async def test_a_local_account_is_never_looked_up_in_the_directory(tmp_path, dir
         # And the admin seeded from the settings signs in locally, the directory configured or not.
         admin = await login(client, "admin", settings.admin_password.get_secret_value())
         assert admin.status_code == 200
+
+
+def test_identity_settings_reach_a_child_process_intact(tmp_path, monkeypatch):
+    """The worker and `gui-recorder dev`'s children get the settings as variables (cli.settings_env):
+    the group maps and role lists must come back as they were, in order."""
+    from gui_recorder.cli import settings_env
+
+    settings = Settings(var_dir=tmp_path, secret_key="k" * 32, s3_secret_key="s", ldap_url="ldap://127.0.0.1:1",
+                        ldap_group_roles={"zz-admins": "admin", "aa-vendors": "vendor"}, mfa_roles=["auditor"],
+                        oidc_group_roles={"ops": "operator"})
+    for name, value in settings_env(settings).items():
+        monkeypatch.setenv(name, value)
+    again = Settings(_env_file=None)
+    assert list(again.ldap_group_roles.items()) == [("zz-admins", "admin"), ("aa-vendors", "vendor")]
+    assert again.mfa_roles == ["auditor"] and again.oidc_group_roles == {"ops": "operator"}
+    assert again.tiers == settings.tiers

@@ -75,6 +75,7 @@ def make_tls(directory: Path) -> tuple[Path, Path, Path]:
 class DirectoryInfo:
     url: str
     port: int
+    ldaps_url: str  # the same directory over TLS from the first byte
     ca_file: Path
     admin_dn: str
     admin_password: str
@@ -147,9 +148,10 @@ class Slapd:
         root = self.root
         (root / "db").mkdir(parents=True)
         ca, cert, key = make_tls(root)
-        port = free_port()
+        port, tls_port = free_port(), free_port()
         self.info = info = DirectoryInfo(
-            url=f"ldap://127.0.0.1:{port}", port=port, ca_file=ca, admin_dn=ADMIN_DN,
+            url=f"ldap://127.0.0.1:{port}", port=port, ldaps_url=f"ldaps://127.0.0.1:{tls_port}", ca_file=ca,
+            admin_dn=ADMIN_DN,
             admin_password=secrets.token_urlsafe(12), service_dn=SERVICE_DN,
             service_password=secrets.token_urlsafe(12),
             passwords={uid: f"{uid}-{secrets.token_urlsafe(8)}" for uid in TREE})
@@ -158,9 +160,10 @@ class Slapd:
         (root / "tree.ldif").write_text(_ldif(info))
         subprocess.run(["/usr/sbin/slapadd", "-f", str(conf), "-l", str(root / "tree.ldif")], check=True,
                        capture_output=True)
-        self.proc = Managed("slapd", ["/usr/sbin/slapd", "-h", f"ldap://127.0.0.1:{port}/", "-f", str(conf),
+        self.proc = Managed("slapd", ["/usr/sbin/slapd", "-h", f"ldap://127.0.0.1:{port}/ ldaps://127.0.0.1:{tls_port}/",
+                                      "-f", str(conf),
                                       "-d", "0"], root / "logs")
-        self.proc.wait_ready(lambda: _accepts(port), timeout=30)
+        self.proc.wait_ready(lambda: _accepts(port) and _accepts(tls_port), timeout=30)
         return info
 
     def __exit__(self, *exc) -> None:
