@@ -134,3 +134,36 @@ def test_a_callback_with_a_foreign_state_or_a_used_code_signs_no_one_in(sso_gate
     with app.state.services.db.session() as s:
         failures = s.scalars(select(AuditEvent).where(AuditEvent.action == "auth.sso_failed")).all()
     assert len(failures) >= 2
+
+
+async def test_with_the_provider_down_sso_lands_on_the_sign_in_page_and_passwords_still_work(tmp_path):
+    """No provider process here: the issuer is a closed port."""
+    from gui_recorder.gateway.app import create_app
+    from gui_recorder.stack.process import free_port
+
+    settings = identity_settings(tmp_path, free_port(), oidc_issuer=f"http://127.0.0.1:{free_port()}/o",
+                                 oidc_client_id="gui-recorder", oidc_timeout_seconds=2)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
+            offered = (await client.get("/api/auth/providers")).json()
+            assert offered["oidc"] is True and offered["oidc_login_url"] == "/api/auth/oidc/login"
+            start = await client.get("/api/auth/oidc/login")
+            assert start.status_code == 303 and "unavailable" in urllib.parse.unquote_plus(start.headers["location"])
+            ok = await client.post("/api/auth/login", json={"username": "admin",
+                                                             "password": settings.admin_password.get_secret_value()})
+            assert ok.status_code == 200
+
+
+async def test_without_a_provider_configured_no_sso_is_offered(tmp_path):
+    from gui_recorder.gateway.app import create_app
+    from gui_recorder.stack.process import free_port
+
+    app = create_app(identity_settings(tmp_path, free_port()))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway.test") as client:
+            assert (await client.get("/api/auth/providers")).json()["oidc"] is False
+            assert (await client.get("/api/auth/oidc/login")).status_code == 500  # ConfigError: says what is missing
+            callback = await client.get("/api/auth/oidc/callback", params={"code": "x", "state": "y"})
+            assert callback.status_code == 303 and "sso-error" in callback.headers["location"]

@@ -46,6 +46,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/auth/providers"): PUBLIC,
     ("GET", "/api/auth/oidc/login"): PUBLIC,
     ("GET", "/api/auth/oidc/callback"): PUBLIC,
+    ("DELETE", "/api/admin/users/{username}/mfa"): C.USER_ADMIN,
     ("GET", "/api/auth/me"): SIGNED_IN,
     ("WEBSOCKET", "/api/tunnel"): PUBLIC,
     ("WEBSOCKET", "/api/watch"): PUBLIC,

@@ -163,3 +163,22 @@ async def test_a_ticket_expires_and_a_forged_one_is_refused(tmp_path):
 def test_mfa_roles_must_be_roles(roles, tmp_path):
     with pytest.raises(ValueError, match="mfa_roles"):
         Settings(var_dir=tmp_path, secret_key="k" * 32, s3_secret_key="s", mfa_roles=roles)
+
+
+async def test_an_admin_resets_a_lost_second_factor_and_the_user_enrols_again(tmp_path):
+    async with gateway(tmp_path) as client:
+        await enrol(client, "auditor")
+        _, admin_recovery = await enrol(client, "admin")
+        ticket = (await password(client, "admin"))["ticket"]
+        admin_token = (await code(client, ticket, admin_recovery[0])).json()["token"]
+        vendor_token = (await password(client, "vendor"))["token"]
+        client.cookies.clear()
+        refused = await client.delete("/api/admin/users/auditor/mfa", headers={"Authorization": f"Bearer {vendor_token}"})
+        assert refused.status_code == 403
+        headers = {"Authorization": f"Bearer {admin_token}"}
+        assert (await client.delete("/api/admin/users/auditor/mfa", headers=headers)).status_code == 204
+        assert (await client.delete("/api/admin/users/nobody/mfa", headers=headers)).status_code == 404
+        again = await password(client, "auditor")
+        assert again["mfa"] == "enroll" and again["qr_svg"]
+        audit = await client.get("/api/audit", params={"action": "user.mfa_reset"}, headers=headers)
+        assert [(e["username"], e["target"]) for e in audit.json()] == [("admin", "auditor")]

@@ -26,7 +26,7 @@ from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
 from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
-from gui_recorder.gateway import oidc
+from gui_recorder.gateway import mfa_api, oidc
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -124,6 +124,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(vocabulary_api.router)
     app.include_router(forget_api.router)  # DELETE /api/sessions/{id} (issue 10, point 7)
     app.include_router(oidc.router)  # single sign-on and /api/auth/providers (issue 12)
+    app.include_router(mfa_api.router)  # an admin resets a user's second factor
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

@@ -163,3 +163,11 @@ def recovery_codes_left(db: Database, user_id: int) -> int:
     with db.session() as s:
         return len(s.scalars(select(RecoveryCode.id).where(RecoveryCode.user_id == user_id,
                                                            RecoveryCode.used_at.is_(None))).all())
+
+
+def reset(db: Database, user_id: int) -> bool:
+    """Forget the account's second factor and recovery codes (a lost phone): it enrols again at its
+    next sign-in. True when there was one."""
+    with db.session() as s:
+        s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+        return bool(s.execute(delete(TotpSecret).where(TotpSecret.user_id == user_id)).rowcount)
