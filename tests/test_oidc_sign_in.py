@@ -167,3 +167,39 @@ async def test_without_a_provider_configured_no_sso_is_offered(tmp_path):
             assert (await client.get("/api/auth/oidc/login")).status_code == 500  # ConfigError: says what is missing
             callback = await client.get("/api/auth/oidc/callback", params={"code": "x", "state": "y"})
             assert callback.status_code == 303 and "sso-error" in callback.headers["location"]
+
+
+def test_the_id_token_checks_refuse_a_wrong_key_audience_nonce_or_expiry(oidc_provider, tmp_path):
+    """The client's checks against the real provider's discovery and JWKS. The tokens are forged here
+    (a fault the provider itself never produces): with its own key and kid, so that each check in
+    turn is the one that must refuse; and one with a key the provider never published."""
+    import time
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from gui_recorder.errors import AuthError
+    from gui_recorder.gateway import oidc
+    from gui_recorder.stack.process import free_port
+
+    settings = identity_settings(tmp_path, free_port(), provider=oidc_provider)
+    key = RSAKey.import_key(oidc_provider.signing_key_pem)
+    kid = key.thumbprint()
+    now = int(time.time())
+    good = {"iss": oidc_provider.issuer, "aud": oidc_provider.client_id, "sub": "7", "iat": now, "exp": now + 300,
+            "nonce": "n-1", "preferred_username": "sso-anna", "groups": ["sso-auditors"]}
+
+    def token(claims, signing=key, header_kid=kid):
+        return jwt.encode({"alg": "RS256", "kid": header_kid}, claims, signing)
+
+    assert oidc._id_token_claims(settings, token(good), "n-1")["preferred_username"] == "sso-anna"
+    stranger = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    for forged, nonce in ((token(good, stranger, stranger.thumbprint()), "n-1"),  # a key never published
+                          (token(good, stranger), "n-1"),  # signed by another key under the provider's kid
+                          (token({**good, "aud": "another-client"}), "n-1"),
+                          (token({**good, "iss": "http://localhost:1/o"}), "n-1"),
+                          (token({**good, "exp": now - 3600}), "n-1"),
+                          (token(good), "another-nonce")):
+        with pytest.raises(AuthError):
+            oidc._id_token_claims(settings, forged, nonce)

@@ -159,7 +159,7 @@ def second_factor(body: SecondFactor, request: Request, response: Response, serv
     db, settings, throttle = services.db, services.settings, services.login_throttle
     addr = client_addr(request)
     ticket = totp.open_ticket(db, settings, body.ticket)  # AuthError before anything is charged: no account yet
-    user = db_user(db, ticket.user_id)
+    user = _user_by_id(db, ticket.user_id)
     throttle.begin(user.username, addr)
     try:
         passed = totp.verify(db, settings, ticket, body.code)
@@ -178,7 +178,7 @@ def second_factor(body: SecondFactor, request: Request, response: Response, serv
     return result.model_copy(update={"recovery_codes": passed.recovery_codes})
 
 
-def db_user(db, user_id: int) -> User:
+def _user_by_id(db, user_id: int) -> User:
     with db.session() as s:
         user = s.get(User, user_id)
     if user is None:

@@ -33,6 +33,7 @@ class ProviderInfo:
     client_secret: str
     gateway_port: int  # the port the browser test's gateway must listen on (its callback is registered)
     passwords: dict[str, str] = field(default_factory=dict)
+    signing_key_pem: str = ""  # the provider's own ID-token key, for tests that forge tokens it would sign
 
     @property
     def redirect_uris(self) -> list[str]:
@@ -52,6 +53,7 @@ class OidcProvider:
                             passwords={u: f"{u}-{secrets.token_urlsafe(8)}" for u in USERS})
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        info.signing_key_pem = key
         users = {u: {"password": info.passwords[u], "email": f"{u}@example.org", "groups": g} for u, g in USERS.items()}
         env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(SUPPORT), os.environ.get("PYTHONPATH")])),
                "DJANGO_SETTINGS_MODULE": "oidc_provider.settings", "OIDC_PROVIDER_DATA": str(self.root),
