@@ -47,6 +47,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/auth/oidc/login"): PUBLIC,
     ("GET", "/api/auth/oidc/callback"): PUBLIC,
     ("DELETE", "/api/admin/users/{username}/mfa"): C.USER_ADMIN,
+    ("POST", "/api/auth/mfa/recovery-codes"): SIGNED_IN,
     ("GET", "/api/auth/me"): SIGNED_IN,
     ("WEBSOCKET", "/api/tunnel"): PUBLIC,
     ("WEBSOCKET", "/api/watch"): PUBLIC,

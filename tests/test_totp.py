@@ -182,3 +182,25 @@ async def test_an_admin_resets_a_lost_second_factor_and_the_user_enrols_again(tm
         assert again["mfa"] == "enroll" and again["qr_svg"]
         audit = await client.get("/api/audit", params={"action": "user.mfa_reset"}, headers=headers)
         assert [(e["username"], e["target"]) for e in audit.json()] == [("admin", "auditor")]
+
+
+async def test_new_recovery_codes_need_a_current_code_and_retire_the_old_ones(tmp_path):
+    async with gateway(tmp_path) as client:
+        secret, old = await enrol(client, "auditor")
+        ticket = (await password(client, "auditor"))["ticket"]
+        client.clock.advance(30)
+        token = (await code(client, ticket, now_code(client, secret))).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        # The sign-in cookie alone mints nothing: a current code is needed, and one already used is not one.
+        used = await client.post("/api/auth/mfa/recovery-codes", json={"code": now_code(client, secret)},
+                                 headers=headers)
+        assert used.status_code == 401
+        client.clock.advance(30)
+        fresh = await client.post("/api/auth/mfa/recovery-codes", json={"code": now_code(client, secret)},
+                                  headers=headers)
+        assert fresh.status_code == 200, fresh.text
+        new = fresh.json()["recovery_codes"]
+        assert len(new) == 10 and not set(new) & set(old)
+        ticket = (await password(client, "auditor"))["ticket"]
+        assert (await code(client, ticket, old[0])).status_code == 401
+        assert (await code(client, ticket, new[0])).status_code == 200

@@ -125,6 +125,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(forget_api.router)  # DELETE /api/sessions/{id} (issue 10, point 7)
     app.include_router(oidc.router)  # single sign-on and /api/auth/providers (issue 12)
     app.include_router(mfa_api.router)  # an admin resets a user's second factor
+    app.include_router(mfa_api.own)  # a user's new recovery codes
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

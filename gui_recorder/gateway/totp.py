@@ -171,3 +171,20 @@ def reset(db: Database, user_id: int) -> bool:
     with db.session() as s:
         s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
         return bool(s.execute(delete(TotpSecret).where(TotpSecret.user_id == user_id)).rowcount)
+
+
+def new_recovery_codes(db: Database, settings: Settings, user: User, code: str) -> list[str]:
+    """A fresh set of recovery codes (the old ones stop working), for a current TOTP code of the
+    account's own: a stolen sign-in cookie alone cannot mint them. ``AuthError`` when it is wrong."""
+    now = db.now()
+    with db.session() as s:
+        row = s.get(TotpSecret, user.id)
+        digits = "".join(code.split())
+        if row is None:
+            raise AuthError("this account has no second factor enrolled")
+        secret = _fernet(settings, b"totp-secrets").decrypt(row.secret.encode()).decode()
+        step = _matching_step(secret, digits, now.timestamp()) if digits.isdigit() and len(digits) == 6 else None
+        if step is None or not s.execute(update(TotpSecret).where(
+                TotpSecret.user_id == user.id, TotpSecret.last_step < step).values(last_step=step)).rowcount:
+            raise AuthError("the code is not right or was used already; wait for the next one")
+        return _new_recovery_codes(db, settings, s, user.id)
