@@ -181,3 +181,4 @@ def test_identity_settings_reach_a_child_process_intact(tmp_path, monkeypatch):
     assert list(again.ldap_group_roles.items()) == [("zz-admins", "admin"), ("aa-vendors", "vendor")]
     assert again.mfa_roles == ["auditor"] and again.oidc_group_roles == {"ops": "operator"}
     assert again.tiers == settings.tiers
+

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gui_recorder.db import upgrade
 from gui_recorder.db.models import Base
 from gui_recorder.errors import DatabaseError
 from gui_recorder.settings import Settings
@@ -79,6 +80,7 @@ class Database:
     def create_all(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
+            upgrade.add_missing_columns(self.engine, Base.metadata)  # columns newer than the database
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot create the tables at {self._where()}: {exc}") from exc
 

@@ -65,9 +65,10 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
     # Where the account's password is checked: `local` (password_hash), `ldap` or `oidc` (issue 12).
-    source: Mapped[str] = mapped_column(String(8), default="local")
+    # Server defaults: a database made before these columns gets them at start-up (db/upgrade.py).
+    source: Mapped[str] = mapped_column(String(8), default="local", server_default="local")
     # An external account's groups as its directory or provider last said (replaced at each sign-in).
-    external_groups: Mapped[list[str]] = mapped_column(default=list)
+    external_groups: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
 
 
 class Connection(Base):
