@@ -108,7 +108,7 @@ def _recovery_hash(settings: Settings, code: str) -> str:
                     hashlib.sha256).hexdigest()
 
 
-def _new_recovery_codes(db: Database, settings: Settings, s, user_id: int) -> list[str]:
+def _new_recovery_codes(settings: Settings, s, user_id: int) -> list[str]:
     codes = ["".join(secrets.choice(_RECOVERY_ALPHABET) for _ in range(10)) for _ in range(settings.mfa_recovery_codes)]
     s.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
     s.add_all(RecoveryCode(user_id=user_id, code_hash=_recovery_hash(settings, c), used_at=None) for c in codes)
@@ -139,7 +139,7 @@ def verify(db: Database, settings: Settings, ticket: Ticket, code: str) -> Passe
                 raise AuthError("the code is not right; check the authenticator app's clock and try again")
             s.add(TotpSecret(user_id=user.id, secret=_fernet(settings, b"totp-secrets").encrypt(
                 ticket.new_secret.encode()).decode(), enrolled_at=now, last_step=step))
-            return Passed(user, _new_recovery_codes(db, settings, s, user.id))
+            return Passed(user, _new_recovery_codes(settings, s, user.id))
         row = s.get(TotpSecret, user.id)
         if row is None:
             raise AuthError("this account has no second factor enrolled; sign in again with your password")
@@ -187,4 +187,4 @@ def new_recovery_codes(db: Database, settings: Settings, user: User, code: str) 
         if step is None or not s.execute(update(TotpSecret).where(
                 TotpSecret.user_id == user.id, TotpSecret.last_step < step).values(last_step=step)).rowcount:
             raise AuthError("the code is not right or was used already; wait for the next one")
-        return _new_recovery_codes(db, settings, s, user.id)
+        return _new_recovery_codes(settings, s, user.id)
