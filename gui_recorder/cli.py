@@ -294,6 +294,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print(f"\ngui-recorder is running at {url}\n")
         for account in described["accounts"]:
             print(f"  {account['role']:9} {account['username']:9} password {account['password']}")
+        if settings.mfa_roles:
+            print(f"  ({', '.join(settings.mfa_roles)}: an authenticator app is enrolled at the first sign-in, "
+                  "from the QR code the page shows; GUI_RECORDER_MFA_ROLES=[] turns it off)")
         print(f"\ndemo connections: {', '.join(c['id'] for c in connections)}")
         print(f"details: {stack_json}   (Ctrl-C stops everything)")
         print(f"other commands on this stack: gui-recorder --env-file {env_file} search|import|render ...\n",

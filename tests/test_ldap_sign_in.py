@@ -181,4 +181,11 @@ def test_identity_settings_reach_a_child_process_intact(tmp_path, monkeypatch):
     assert list(again.ldap_group_roles.items()) == [("zz-admins", "admin"), ("aa-vendors", "vendor")]
     assert again.mfa_roles == ["auditor"] and again.oidc_group_roles == {"ops": "operator"}
     assert again.tiers == settings.tiers
+    # ... and through the env file `gui-recorder dev` writes for the commands on its stack.
+    for name in settings_env(settings):
+        monkeypatch.delenv(name)
+    env_file = tmp_path / "gui-recorder.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in settings_env(settings).items()))
+    from_file = Settings(_env_file=env_file)
+    assert from_file.ldap_group_roles == settings.ldap_group_roles and from_file.mfa_roles == ["auditor"]
 
