@@ -164,7 +164,8 @@ def main() -> None:
                "GUI_RECORDER_ADMIN_PASSWORD": admin_password, "GUI_RECORDER_PORT": str(gw_port),
                "GUI_RECORDER_GUACD_PORT": str(standin_port), "GUI_RECORDER_S3_ENDPOINT": minio.endpoint,
                "GUI_RECORDER_S3_ACCESS_KEY": minio.access_key, "GUI_RECORDER_S3_SECRET_KEY": minio.secret_key,
-               "GUI_RECORDER_LOG_LEVEL": "WARNING"}
+               "GUI_RECORDER_LOG_LEVEL": "WARNING",
+               "GUI_RECORDER_MFA_ROLES": "[]"}  # the admin signs in by API: no second factor here
         gateway = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{gw_port}/"

@@ -70,7 +70,8 @@ def main() -> None:
         settings = Settings(var_dir=Path(tmp) / "var", port=free_port(), secret_key=secrets.token_urlsafe(32),
                             admin_password=accounts["admin"], guacd_host=info.guacd.host, guacd_port=info.guacd.port,
                             s3_endpoint=info.minio.endpoint, s3_access_key=info.minio.access_key,
-                            s3_secret_key=info.minio.secret_key)
+                            s3_secret_key=info.minio.secret_key,
+                            mfa_roles=[])  # measures search, not the second factor of admins and auditors
         seed_demo(settings, info, accounts)
         env = {**os.environ, **settings_env(settings), "GUI_RECORDER_LOG_LEVEL": "WARNING"}
         gateway = stack.spawn("gateway", [sys.executable, "-m", "gui_recorder.cli", "serve"], env=env)

@@ -214,7 +214,9 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        if isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
+        if isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(i, dict) for i in value)):
+            value = json.dumps(value)  # group -> role maps, role lists: JSON, as the variables are read
+        elif isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
             value = json.dumps([{k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
                                  for k, v in item.items() if v is not None} for item in value])
         env[f"GUI_RECORDER_{name.upper()}"] = str(value)
@@ -299,6 +301,9 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print(f"\ngui-recorder is running at {url}\n")
         for account in described["accounts"]:
             print(f"  {account['role']:9} {account['username']:9} password {account['password']}")
+        if settings.mfa_roles:
+            print(f"  ({', '.join(settings.mfa_roles)}: an authenticator app is enrolled at the first sign-in, "
+                  "from the QR code the page shows; GUI_RECORDER_MFA_ROLES=[] turns it off)")
         print(f"\ndemo connections: {', '.join(c['id'] for c in connections)}")
         print(f"details: {stack_json}   (Ctrl-C stops everything)")
         print(f"other commands on this stack: gui-recorder --env-file {env_file} search|import|render ...\n",

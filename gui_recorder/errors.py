@@ -27,6 +27,7 @@ CLI (``cli.main``)::
     ├── NotFoundError          no such object                            404   0x0204 NOT_FOUND 1002  2
     ├── ConflictError          the object exists / is busy               409   0x0205 CONFLICT  1008  2
     ├── DatabaseError          the database is unreachable or locked     503   0x0201           1008  3
+    ├── IdentityProviderError  the directory or SSO provider failed      503   0x0201           1008  3
     ├── RenderError            a recording cannot be rendered            500   0x0200           1011  2
     ├── OcrError               the OCR engine (tesseract) failed         500   0x0200           1011  3
     └── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
@@ -167,6 +168,15 @@ class DatabaseError(GuiRecorderError):
 
     exit_code = 3
     guacamole_status = 0x0201
+    http_status = 503
+
+
+class IdentityProviderError(GuiRecorderError):
+    """The LDAP directory or the OpenID Connect provider is unreachable or answered nonsense: the
+    user's credentials were not judged, so this is no failed sign-in (retry later)."""
+
+    guacamole_status = 0x0201
+    exit_code = 3
     http_status = 503
 
 

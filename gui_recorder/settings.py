@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gui_recorder.errors import ConfigError
+from gui_recorder.vocabulary import ROLES, Role
 
 ENV_PREFIX = "GUI_RECORDER_"
 
@@ -293,6 +294,64 @@ class Settings(BaseSettings):
     @property
     def resolved_gateway_id(self) -> str:
         return self.gateway_id or f"{socket.gethostname()}:{self.port}"
+    # Identity: directory (LDAP / Active Directory) and single sign-on (OpenID Connect) sign-in, and the
+    # second factor (issue 12). Group -> role maps are ordered: the first group a user is in gives the role.
+    ldap_url: str | None = Field(None, pattern=r"^ldaps?://",
+                                 description="ldap://host:389 or ldaps://host:636 of the directory; unset: no "
+                                             "directory sign-in")
+    ldap_start_tls: bool = Field(False, description="Upgrade an ldap:// connection with StartTLS before binding")
+    ldap_ca_file: Path | None = Field(None, description="PEM file of the CA(s) that sign the directory's "
+                                                        "certificate (LDAPS/StartTLS); the system's when unset")
+    ldap_bind_dn: str | None = Field(None, description="Service account that searches for the user's entry; "
+                                                       "unset: ldap_user_dn_template is used")
+    ldap_bind_password: SecretStr | None = Field(None, description="Password of ldap_bind_dn")
+    ldap_user_dn_template: str | None = Field(
+        None, description="The user's DN (or AD user principal) from the name typed, e.g. "
+                          "uid={username},ou=people,dc=example,dc=org or {username}@corp.example; used when "
+                          "no ldap_bind_dn is set")
+    ldap_user_base: str = Field("", description="Where the service account searches for users")
+    ldap_user_filter: str = Field("(uid={username})",
+                                  description="Search filter for the user ({username} is escaped); "
+                                              "AD: (sAMAccountName={username})")
+    ldap_username_attribute: str = Field("uid", description="Attribute that holds the account's name "
+                                                            "(AD: sAMAccountName); the gui-recorder username")
+    ldap_group_base: str | None = Field(None, description="Where groups are searched with ldap_group_filter; "
+                                                          "unset: only the user's memberOf is read")
+    ldap_group_filter: str = Field("(member={user_dn})",
+                                   description="Search filter for the user's groups ({user_dn} is escaped)")
+    ldap_group_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object: group (its cn or full DN) -> role, in order of precedence; a directory user "
+                    "in none of them cannot sign in. Example: {\"gr-admins\":\"admin\",\"gr-vendors\":\"vendor\"}")
+    ldap_timeout_seconds: float = Field(5.0, gt=0, le=60, description="Longest wait for the directory")
+    mfa_roles: list[str] = Field(
+        default_factory=lambda: [Role.ADMIN.value, Role.AUDITOR.value],
+        description="Roles whose accounts must pass a TOTP second factor at sign-in (enrolled at their first "
+                    "sign-in, with a QR code), as JSON; [] for none")
+    mfa_issuer: str = Field("gui-recorder", min_length=1, max_length=64,
+                            description="The issuer name an authenticator app shows beside the account")
+    mfa_ticket_seconds: int = Field(300, ge=30, le=3600,
+                                    description="How long a passed password waits for its second factor")
+    mfa_recovery_codes: int = Field(10, ge=1, le=50,
+                                    description="Recovery codes given at enrolment (each works once)")
+    oidc_issuer: str | None = Field(None, description="OpenID Connect provider (issuer URL, its discovery "
+                                                      "document under /.well-known/); unset: no SSO")
+    oidc_client_id: str | None = Field(None, description="This gateway's client id at the provider")
+    oidc_client_secret: SecretStr | None = Field(None, description="The client's secret (a confidential "
+                                                                   "client; PKCE is used as well)")
+    oidc_redirect_url: str | None = Field(
+        None, description="The callback URL registered at the provider (https://HOST/api/auth/oidc/callback); "
+                          "derived from the request when unset")
+    oidc_scopes: str = Field("openid profile email", description="Scopes asked for (space-separated)")
+    oidc_username_claim: str = Field("preferred_username", description="ID token claim that names the account")
+    oidc_groups_claim: str = Field("groups", description="ID token claim with the user's groups (a list)")
+    oidc_group_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object: group (a value of the groups claim) -> role, in order of precedence; an SSO "
+                    "user in none of them cannot sign in")
+    oidc_button_label: str = Field("Sign in with single sign-on", max_length=64,
+                                   description="Text of the sign-in page's SSO button")
+    oidc_timeout_seconds: float = Field(10.0, gt=0, le=60, description="Longest wait for the provider")
 
     @model_validator(mode="before")
     @classmethod
@@ -341,6 +400,16 @@ class Settings(BaseSettings):
         places = [(t.endpoint or self.tiers[0].endpoint or self.s3_endpoint, t.bucket) for t in self.tiers]
         if len(set(places)) != len(places):
             raise ValueError(f"each tier needs its own bucket: {[f'{e}/{b}' for e, b in places]}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_identity_roles(self) -> "Settings":
+        for name in ("ldap_group_roles", "oidc_group_roles"):
+            bad = {g: r for g, r in getattr(self, name).items() if r not in ROLES}
+            if bad:
+                raise ValueError(f"{name} maps to unknown roles {bad}; roles are {list(ROLES)}")
+        if set(self.mfa_roles) - set(ROLES):
+            raise ValueError(f"mfa_roles names unknown roles {sorted(set(self.mfa_roles) - set(ROLES))}")
         return self
 
     @property

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gui_recorder.db import upgrade
 from gui_recorder.db.models import Base
 from gui_recorder.errors import DatabaseError
 from gui_recorder.settings import Settings
@@ -79,36 +80,9 @@ class Database:
     def create_all(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
-            self._add_new_columns()
+            upgrade.add_missing_columns(self.engine, Base.metadata)  # columns newer than the database
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot create the tables at {self._where()}: {exc}") from exc
-
-    def _add_new_columns(self) -> None:
-        """Columns a newer build added to a table that already exists (``create_all`` creates only whole
-        tables): added with their server default, so that a database from an earlier release opens.
-        Additive only; anything else is a real migration."""
-        from sqlalchemy import inspect, text
-
-        inspector = inspect(self.engine)
-        existing = set(inspector.get_table_names())
-        with self.engine.begin() as conn:
-            for table in Base.metadata.sorted_tables:
-                if table.name not in existing:
-                    continue
-                have = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name in have:
-                        continue
-                    kind = column.type.compile(dialect=self.engine.dialect)
-                    default = column.server_default.arg if column.server_default is not None else None
-                    if not column.nullable and default is None:
-                        raise DatabaseError(f"the table {table.name} lacks the column {column.name}, which has no "
-                                            "default to fill its rows with: this database needs a migration")
-                    clause = (" NOT NULL" if not column.nullable else "") + (
-                        f" DEFAULT '{default}'" if default is not None else "")
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}'))
-                    log.warning("added the column %s.%s to a database from an earlier release", table.name,
-                                column.name)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -71,6 +71,8 @@ class User(Base):
     last_sign_in_at: Mapped[datetime | None]
     # Tags this account's oversight is limited to (with its groups'); empty: every session (gateway/scope.py).
     scope_tags: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
+    # An external account's groups as its directory or provider last said (replaced at each sign-in).
+    external_groups: Mapped[list[str]] = mapped_column(default=list, server_default="[]")
 
 
 class Group(Base):
@@ -276,3 +278,26 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(255))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TotpSecret(Base):
+    """A user's enrolled TOTP second factor. The secret is sealed (Fernet, like target credentials);
+    ``last_step`` is the newest 30 s step used, so a code seen once is refused after (no replay)."""
+
+    __tablename__ = "totp_secrets"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(Text)
+    enrolled_at: Mapped[datetime]
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RecoveryCode(Base):
+    """One single-use recovery code; only its keyed SHA-256 is stored."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None]

@@ -27,6 +27,7 @@ from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, med
                                   search_api, sessions_api, tunnel)
 from gui_recorder.gateway import cluster, connections, edge, forget_api, throttle, vocabulary_api
 from gui_recorder.gateway import console_api, users_api
+from gui_recorder.gateway import mfa_api, oidc
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -133,6 +134,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(forget_api.router)  # DELETE /api/sessions/{id} (issue 10, point 7)
     app.include_router(users_api.router)  # users, groups, grants (issue 12)
     app.include_router(console_api.router)  # test-connect, runtime settings (issue 12)
+    app.include_router(oidc.router)  # single sign-on and /api/auth/providers (issue 12)
+    app.include_router(mfa_api.router)  # an admin resets a user's second factor
+    app.include_router(mfa_api.own)  # a user's new recovery codes
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.errors import AuthError, ForbiddenError
-from gui_recorder.gateway import accounts, audit, tokens
+from gui_recorder.gateway import accounts, audit, external_users, ldap_auth, tokens, totp
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability, capabilities_of
 
@@ -36,9 +36,20 @@ class Credentials(BaseModel):
 
 
 class LoginResult(BaseModel):
-    token: str
+    # No token while a second factor is due (``mfa``): then ``ticket`` goes to POST /api/auth/mfa.
+    token: str | None = None
     username: str
     role: str
+    mfa: str | None = Field(None, description="'enroll' or 'verify' when a TOTP code must follow")
+    ticket: str | None = None
+    otpauth_uri: str | None = Field(None, description="enrolment: the new secret for an authenticator app")
+    qr_svg: str | None = Field(None, description="enrolment: otpauth_uri as a QR code (an SVG data: URI)")
+    recovery_codes: list[str] | None = Field(None, description="enrolment: single-use codes, shown this once")
+
+
+class SecondFactor(BaseModel):
+    ticket: str = Field(min_length=1, max_length=2048)
+    code: str = Field(min_length=1, max_length=32, description="6 digits, or a recovery code")
 
 
 class Me(BaseModel):
@@ -105,18 +116,84 @@ def login(body: Credentials, request: Request, response: Response, services: Ser
     # up mid-check cannot cancel it: its try is charged below like any other.
     throttle.begin(body.username, addr)
     try:
-        user = accounts.authenticate(db, body.username, body.password)
+        user = _check_password(db, settings, body.username, body.password)
     except AuthError:
         throttle.failed(body.username, addr)
         audit.record_event(db, body.username, "auth.login_failed", None, addr,
                            {"failures": throttle.failures(body.username)})
         raise
+    except ForbiddenError as exc:  # the directory's password was right, its groups give no role here
+        throttle.abandoned(body.username, addr)
+        audit.record_event(db, body.username, "auth.login_refused", None, addr, {"reason": str(exc)})
+        raise
+    except BaseException:  # no verdict (the directory is down): nothing charged, nothing cleared
+        throttle.abandoned(body.username, addr)
+        raise
+    if totp.required(settings, user):
+        # The account's failures stay until the code passes too: a known password is no free pass
+        # to guess codes (each wrong code is charged like a wrong password, in ``second_factor``).
+        throttle.abandoned(body.username, addr)
+        step = totp.challenge(db, settings, user)
+        audit.record_event(db, user.username, "auth.password_ok", None, addr, {"mfa": step.step})
+        return LoginResult(username=user.username, role=user.role, mfa=step.step, ticket=step.ticket,
+                           otpauth_uri=step.otpauth_uri, qr_svg=step.qr_svg)
     throttle.succeeded(body.username, addr)
+    return finish_sign_in(db, settings, user, request, response, "auth.login", {})
+
+
+def finish_sign_in(db, settings, user: User, request: Request, response: Response, action: str,
+                   detail: dict) -> LoginResult:
+    """The sign-in itself, whichever way the user proved who they are: a token, its cookie, the audit."""
+    addr = client_addr(request)
     token = tokens.issue_login_token(db, user, settings.token_ttl_seconds, addr)
     response.set_cookie(tokens.COOKIE_NAME, token, max_age=settings.token_ttl_seconds, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
-    audit.record_event(db, user.username, "auth.login", None, addr, {})
+    audit.record_event(db, user.username, action, None, addr, detail)
     return LoginResult(token=token, username=user.username, role=user.role)
+
+
+@router.post("/mfa", response_model=LoginResult, dependencies=[Depends(public("the sign-in's second step"))])
+def second_factor(body: SecondFactor, request: Request, response: Response, services: ServicesDep) -> LoginResult:
+    """The TOTP code (or a recovery code) for the ticket a right password gave; the sign-in, and at
+    enrolment the recovery codes. Throttled with the passwords: a wrong code is a failed sign-in."""
+    db, settings, throttle = services.db, services.settings, services.login_throttle
+    addr = client_addr(request)
+    ticket = totp.open_ticket(db, settings, body.ticket)  # AuthError before anything is charged: no account yet
+    user = _user_by_id(db, ticket.user_id)
+    throttle.begin(user.username, addr)
+    try:
+        passed = totp.verify(db, settings, ticket, body.code)
+    except AuthError:
+        throttle.failed(user.username, addr)
+        audit.record_event(db, user.username, "auth.mfa_failed", None, addr,
+                           {"failures": throttle.failures(user.username)})
+        raise
+    except BaseException:
+        throttle.abandoned(user.username, addr)
+        raise
+    throttle.succeeded(user.username, addr)
+    detail = {"mfa": "enrolled" if passed.recovery_codes else "recovery_code" if passed.used_recovery_code
+              else "totp"}
+    result = finish_sign_in(db, settings, passed.user, request, response, "auth.login", detail)
+    return result.model_copy(update={"recovery_codes": passed.recovery_codes})
+
+
+def _user_by_id(db, user_id: int) -> User:
+    with db.session() as s:
+        user = s.get(User, user_id)
+    if user is None:
+        raise AuthError("the account no longer exists")
+    return user
+
+
+def _check_password(db, settings, username: str, password: str) -> User:
+    """The password judged where the account lives: here, or the directory for a name that is not a
+    local account (a local account is never looked up in the directory: no takeover by name)."""
+    if ldap_auth.enabled(settings):
+        local = external_users.find(db, username)
+        if local is None or local.source == external_users.LDAP:
+            return ldap_auth.sign_in(db, settings, username, password)
+    return accounts.authenticate(db, username, password)
 
 
 @router.post("/logout", status_code=204,

@@ -153,6 +153,14 @@ class LoginThrottle:
             if address:
                 self._addresses.leave(address)  # the address keeps its failures (see above)
 
+    def abandoned(self, username: str, address: str | None) -> None:
+        """The try ended without a verdict on the credential (the directory was down, a second factor
+        is still to come): it leaves, charged nothing and clearing nothing."""
+        with self._lock:
+            self._accounts.leave(username.casefold())
+            if address:
+                self._addresses.leave(address)
+
     def failures(self, username: str) -> int:
         """Failures counted against an account now (for tests and the audit detail)."""
         with self._lock:

@@ -62,6 +62,8 @@ export async function api(method, path, body) {
 }
 
 export const login = (username, password) => api('POST', '/api/auth/login', { username, password });
+export const secondFactor = (ticket, code) => api('POST', '/api/auth/mfa', { ticket, code });
+export const signInProviders = () => api('GET', '/api/auth/providers');
 export const logout = () => api('POST', '/api/auth/logout');
 export const me = () => api('GET', '/api/auth/me');
 export const listConnections = () => api('GET', '/api/connections');

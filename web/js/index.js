@@ -1,8 +1,12 @@
 // The start page: sign in, then the list of connections this user may open.
-// document.body.dataset.view says which view is showing ('loading' | 'login' |
+// document.body.dataset.view says which view is showing ('loading' | 'login' | 'mfa' |
 // 'connections'), for the stylesheet and for tests.
+//
+// Sign-in is a password (local or directory), then a TOTP code when the account's role needs one
+// (enrolment shows the QR code the gateway made, then the recovery codes once), or single sign-on:
+// a link to the provider, which sends the browser back here signed in, or with `#sso-error=...`.
 
-import { listConnections, login, logout, me } from './api.js';
+import { listConnections, login, logout, me, secondFactor, signInProviders } from './api.js';
 import { describeApiError } from './status.js';
 
 // Who may review recordings comes from /api/auth/me (`capabilities`); the API enforces it,
@@ -30,7 +34,25 @@ const ui = {
   refresh: $('refresh'),
   list: $('connection-list'),
   listStatus: $('connections-status'),
+  sso: $('sso'),
+  ssoLogin: $('sso-login'),
+  mfaView: $('mfa-view'),
+  mfaIntro: $('mfa-intro'),
+  mfaEnrol: $('mfa-enrol'),
+  mfaQr: $('mfa-qr'),
+  mfaSecret: $('mfa-secret'),
+  mfaForm: $('mfa-form'),
+  mfaCode: $('mfa-code'),
+  mfaSubmit: $('mfa-submit'),
+  mfaError: $('mfa-error'),
+  mfaRecovery: $('mfa-recovery'),
+  mfaRecoveryCodes: $('mfa-recovery-codes'),
+  mfaContinue: $('mfa-continue'),
+  mfaCancel: $('mfa-cancel'),
 };
+
+// The second step of a sign-in in progress: the ticket the password gave.
+let mfaTicket = null;
 
 function showError(el, text) {
   el.textContent = text || '';
@@ -40,6 +62,7 @@ function showError(el, text) {
 function setView(view) {
   document.body.dataset.view = view;
   ui.loginView.hidden = view !== 'login';
+  ui.mfaView.hidden = view !== 'mfa';
   ui.connectionsView.hidden = view !== 'connections';
   ui.userNav.hidden = view !== 'connections';
 }
@@ -120,6 +143,71 @@ async function showConnections(user) {
   await loadConnections();
 }
 
+/** The code step after a right password: enrolment (QR code and key) or a code from the app. */
+function showSecondFactor(answer) {
+  mfaTicket = answer.ticket;
+  const enrolling = answer.mfa === 'enroll';
+  ui.mfaIntro.textContent = enrolling
+    ? 'Your role needs a second factor. Scan this QR code with an authenticator app, then enter the 6-digit code it shows.'
+    : 'Enter the 6-digit code your authenticator app shows for gui-recorder, or a recovery code.';
+  ui.mfaEnrol.hidden = !enrolling;
+  if (enrolling) {
+    ui.mfaQr.src = String(answer.qr_svg || '');
+    let key = '';
+    try { key = new URL(String(answer.otpauth_uri)).searchParams.get('secret') || ''; } catch { key = ''; }
+    ui.mfaSecret.textContent = key.replace(/(.{4})/g, '$1 ').trim();
+  }
+  ui.mfaForm.hidden = false;
+  ui.mfaRecovery.hidden = true;
+  ui.mfaCancel.hidden = false;
+  ui.mfaCode.value = '';
+  showError(ui.mfaError, '');
+  setView('mfa');
+  ui.mfaCode.focus();
+}
+
+ui.mfaForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const code = ui.mfaCode.value.trim();
+  if (!code) { showError(ui.mfaError, 'Enter the code from your authenticator app.'); ui.mfaCode.focus(); return; }
+  ui.mfaSubmit.disabled = true;
+  try {
+    const answer = await secondFactor(mfaTicket, code);
+    mfaTicket = null;
+    const codes = Array.isArray(answer.recovery_codes) ? answer.recovery_codes : [];
+    if (codes.length) {
+      // Shown once: the user continues when they have saved them.
+      ui.mfaRecoveryCodes.replaceChildren(...codes.map((c) => {
+        const li = document.createElement('li');
+        li.textContent = String(c);
+        return li;
+      }));
+      ui.mfaForm.hidden = true;
+      ui.mfaEnrol.hidden = true;
+      ui.mfaIntro.textContent = 'Your authenticator app is set up.';
+      ui.mfaRecovery.hidden = false;
+      ui.mfaCancel.hidden = true; // signed in already: nothing to start again
+      ui.mfaContinue.focus();
+      return;
+    }
+    await showConnections(await me());
+  } catch (err) {
+    if (err.status === 401 && /sign in again/.test(err.detail)) { mfaTicket = null; showLogin(err.detail); return; }
+    showError(ui.mfaError, err.status === 401 ? 'That code is not right. Wait for the next one and try again.'
+      : describeApiError(err));
+    ui.mfaCode.select();
+  } finally {
+    ui.mfaSubmit.disabled = false;
+  }
+});
+
+ui.mfaContinue.addEventListener('click', async () => {
+  ui.mfaRecoveryCodes.replaceChildren();
+  await showConnections(await me());
+});
+
+ui.mfaCancel.addEventListener('click', () => { mfaTicket = null; showLogin(''); });
+
 ui.form.addEventListener('submit', async (e) => {
   e.preventDefault();
   const username = ui.username.value.trim();
@@ -132,9 +220,10 @@ ui.form.addEventListener('submit', async (e) => {
   ui.submit.disabled = true;
   ui.submit.textContent = 'Signing in…';
   try {
-    await login(username, password);
+    const answer = await login(username, password);
     showError(ui.loginError, '');
     ui.password.value = '';
+    if (answer && answer.mfa) { showSecondFactor(answer); return; }
     // The sign-in answer names the user; what they may do is /api/auth/me's to say.
     await showConnections(await me());
   } catch (err) {
@@ -157,12 +246,36 @@ ui.logout.addEventListener('click', async () => {
 
 ui.refresh.addEventListener('click', () => loadConnections());
 
+/** The single sign-on button, when the gateway has a provider configured. */
+async function offerSingleSignOn() {
+  try {
+    const providers = await signInProviders();
+    if (providers && providers.oidc && providers.oidc_login_url) {
+      ui.ssoLogin.href = String(providers.oidc_login_url);
+      ui.ssoLogin.textContent = String(providers.oidc_label || 'Sign in with single sign-on');
+      ui.sso.hidden = false;
+    }
+  } catch {
+    // No button then: the password form still works.
+  }
+}
+
+/** A refusal the gateway sent back from single sign-on, in the fragment (never sent to a server). */
+function ssoErrorFromFragment() {
+  const params = new URLSearchParams(window.location.hash.replace(/^#/, ''));
+  const message = params.get('sso-error');
+  if (message !== null) history.replaceState(null, '', window.location.pathname + window.location.search);
+  return message;
+}
+
 async function start() {
+  const ssoError = ssoErrorFromFragment();
+  offerSingleSignOn();
   let user;
   try {
     user = await me();
   } catch (err) {
-    showLogin(err.status === 401 ? '' : describeApiError(err));
+    showLogin(ssoError ? `Single sign-on failed: ${ssoError}` : err.status === 401 ? '' : describeApiError(err));
     return;
   }
   await showConnections(user || {});
