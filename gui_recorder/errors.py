@@ -15,6 +15,7 @@ CLI (``cli.main``)::
     ├── ProtocolError          malformed Guacamole data, with offset     400   0x0300 BAD_REQ   1002  2
     ├── GuacdError             guacd refused or ended a connection       502   its own status   ..    2
     │   └── GuacdUnreachable   no guacd at the configured address        502   0x0207           1011  2
+    ├── HostKeyError           SSH host key changed or cannot be pinned  502   0x0203 UPSTREAM  1011  2
     ├── ComponentError         a stack component failed to start         500   0x0200           1011  3
     ├── StorageError           object store unreachable or refused       503   0x0201 BUSY      1008  3
     ├── RecordingError         the recording cannot be made durable      503   0x0200           1011  3
@@ -85,6 +86,16 @@ class GuacdUnreachable(GuacdError):
 
     def __init__(self, message: str):
         super().__init__(message, 0x0207)
+
+
+class HostKeyError(GuiRecorderError):
+    """An SSH server's host key is not the one pinned at first use (or none could be read to pin).
+
+    The message names both fingerprints and what an admin does if the change was intended.
+    """
+
+    http_status = 502
+    guacamole_status = 0x0203
 
 
 class ComponentError(GuiRecorderError):

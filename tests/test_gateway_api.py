@@ -363,9 +363,10 @@ async def test_admin_create_update_delete_with_audit(gw):
 
 
 @pytest.mark.parametrize("change", [
-    {"id": "Bad Id"}, {"id": "x" * 65}, {"protocol": "ssh"}, {"port": 0}, {"port": 70000},
+    {"id": "Bad Id"}, {"id": "x" * 65}, {"protocol": "telnet"}, {"port": 0}, {"port": 70000},
     {"host": "a b"}, {"host": ""}, {"parameters": {"hostname": "evil"}},
-    {"parameters": {"recording-path": "/tmp"}}, {"parameters": {"Bad Name": "1"}},
+    {"parameters": {"recording-path": "/tmp"}}, {"parameters": {"typescript-path": "/tmp"}},
+    {"parameters": {"Bad Name": "1"}},
     {"parameters": {"color-depth": "x" * 5000}}, {"parameters": {f"p{i}": "1" for i in range(65)}},
     {"allowed_roles": ["root"]}, {"allowed_users": [""]}, {"recording_policy": {"fail_open": True}},
     {"recording_policy": {"retention_days": 0}}, {"password": "p" * 2000}, {"surprise": 1},

@@ -35,9 +35,13 @@ MAX_PARAMETER_VALUE = 4096
 MAX_GRANTS = 1000
 # Parameters the registry owns: a stored `parameters` entry must not override them.
 _RESERVED = {"hostname", "port", "username", "password", "domain", "recording-path", "recording-name",
-             "create-recording-path", "read-only"}
+             "create-recording-path", "read-only",
+             # The gateway reads SSH output from guacd's typescript (gateway/ssh.py): nowhere else.
+             "typescript-path", "typescript-name", "create-typescript-path"}
 Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Secret = Annotated[str, StringConstraints(max_length=1024)]
+# A secret parameter may be a private key (SSH's `private-key`: an RSA 4096 PEM is ~3.3 kB).
+SecretParameter = Annotated[str, StringConstraints(max_length=16384)]
 
 
 class RecordingPolicy(BaseModel):
@@ -76,7 +80,7 @@ class ConnectionIn(BaseModel):
 
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1, max_length=128)
-    protocol: Literal["rdp", "vnc"]
+    protocol: Literal["rdp", "vnc", "ssh"]
     host: str = Field(pattern=HOST_PATTERN)
     port: int = Field(ge=1, le=65535)
     username: Secret | None = None
@@ -84,7 +88,7 @@ class ConnectionIn(BaseModel):
     domain: Secret | None = None
     parameters: dict[str, str] = Field({}, max_length=MAX_PARAMETERS,
                                        description="Extra guacd parameters, e.g. security, ignore-cert")
-    secret_parameters: dict[str, Secret | None] = Field(
+    secret_parameters: dict[str, SecretParameter | None] = Field(
         {}, max_length=MAX_PARAMETERS,
         description="Secret-bearing guacd parameters (gateway-password, sftp-private-key...): sealed, write-only")
     allowed_users: list[Username] = Field([], max_length=MAX_GRANTS)
@@ -180,8 +184,14 @@ def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> C
                      != credentials.endpoint_of(spec.protocol, spec.host, spec.port, spec.parameters))
         merged = credentials.merge(stored, logins, dict(spec.secret_parameters), endpoint_changed=moved)
         secret = box.seal(merged)
+        parameters = dict(spec.parameters)
+        # An SSH host key pinned at first use (gateway/host_keys.py) stays through edits that do not give
+        # one, unless the connection now points elsewhere.
+        pinned = (row.parameters or {}).get("host-key")
+        if pinned and "host-key" not in parameters and not moved:
+            parameters["host-key"] = pinned
         row.name, row.protocol, row.host, row.port = spec.name, spec.protocol, spec.host, spec.port
-        row.credentials, row.parameters, row.recording_policy = secret, dict(spec.parameters), policy
+        row.credentials, row.parameters, row.recording_policy = secret, parameters, policy
         row.allowed_users, row.allowed_roles = list(spec.allowed_users), list(spec.allowed_roles)
         row.updated_at = now
         s.flush()

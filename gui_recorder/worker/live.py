@@ -38,6 +38,7 @@ class _Follow:
     next_index: int = 1  # the first segment not yet wholly read
     part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
     typed: list[TypedLine] = field(default_factory=list)
+    printed: list = field(default_factory=list)  # an SSH terminal's lines (text/terminal.py)
     broken: bool = False
     last_error: str | None = None  # the storage error last logged, so it is logged once
 
@@ -86,7 +87,7 @@ class LiveIndexer:
                     # must not get its text back from this pass.
                     if _forgotten(ctx, session_id):
                         continue
-                    index.index_session(meta, follow.typed, list(follow.live.items))
+                    index.index_session(meta, follow.typed, list(follow.live.items), follow.printed)
                 except GuiRecorderError as exc:
                     log.warning("live index of session %s failed: %s", session_id, exc)
 
@@ -144,3 +145,4 @@ class LiveIndexer:
         for ins in instructions:
             update = follow.live.feed(ins)
             follow.typed.extend(update.typed)
+            follow.printed.extend(update.printed)

@@ -102,8 +102,9 @@ def index_recording(index, session, recording, engine=None) -> dict:
     from gui_recorder.text.ocr import extract_text
 
     result = extract_text(recording, frames=screen_frames, engine=engine)
-    stored = index.index_session(session, result.typed, result.screen)
-    return {"typed_lines": len(result.typed), "screen_items": len(result.screen), "documents": stored,
+    stored = index.index_session(session, result.typed, result.screen, result.printed)
+    return {"typed_lines": len(result.typed), "screen_items": len(result.screen),
+            "printed_lines": len(result.printed), "documents": stored,
             "ocr_calls": result.stats.calls, "rows_reused": result.stats.rows_reused, "damaged": result.damaged}
 
 
