@@ -206,3 +206,33 @@ async def test_guacd_itself_refuses_a_host_key_that_does_not_match(stack, tmp_pa
     assert client.error is not None and client.error[2] == "512", client.error
     log = Path(stack.var_dir, "logs", "guacd.log").read_text(errors="replace")
     assert "Host key did not match" in log
+
+
+async def test_an_ssh_session_is_watched_live_and_terminated(gateway):
+    from support.clients import TunnelClient
+
+    with gateway.api("vendor") as vendor:
+        token = vendor.post("/api/connections/demo-ssh/tunnel-token").raise_for_status().json()["token"]
+    user = await TunnelClient.open(gateway.url, token)
+    try:
+        await user.first_frame()
+        with gateway.api("auditor") as auditor:
+            watch = auditor.post(f"/api/sessions/{user.session_id}/watch-token").raise_for_status().json()["token"]
+            url = gateway.url.replace("http", "ws", 1) + f"api/watch?token={watch}"
+            async with websockets.connect(url, subprotocols=["guacamole"], max_size=None) as ws:
+                parser, drawn = Parser(), set()
+                while "sync" not in drawn:  # the terminal, as guacd draws it for a joining watcher
+                    for ins in parser.feed_text(await asyncio.wait_for(ws.recv(), 30)):
+                        drawn.add(ins[0])
+                        if ins[0] == "error":
+                            raise AssertionError(f"the watcher was refused: {list(ins)}")
+                assert drawn & {"img", "png", "rect", "cfill", "copy"}, drawn
+            auditor.post(f"/api/sessions/{user.session_id}/terminate",
+                         json={"reason": "ssh test"}).raise_for_status()
+        await user.wait_closed()
+    finally:
+        await user.close()
+    with gateway.api("admin") as admin:
+        row = wait_for(lambda: (r := admin.get(f"/api/sessions/{user.session_id}").json())["status"] != "active"
+                       and r, timeout=30, interval=0.2, what="the session's end")
+        assert row["status"] == "terminated" and "ssh test" in row["end_reason"], row
