@@ -19,6 +19,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ENV_PREFIX = "GUI_RECORDER_"
 
 
+# Tesseract language names joined by '+' (eng, deu, chi_sim...): at most eight.
+OCR_LANGUAGES_PATTERN = r"^[a-z][a-z0-9_]{1,15}(\+[a-z][a-z0-9_]{1,15}){0,7}$"
+
 class TierSettings(BaseModel):
     """One storage tier: a bucket, and the age at which sessions move into it.
 
@@ -191,7 +194,7 @@ class Settings(BaseSettings):
     ssh_host_key_type: str = Field("rsa", pattern=r"^(rsa|ecdsa|ed25519)$",
                                    description="Host-key type pinned for SSH connections: the one guacd's "
                                                "libssh2 negotiates (guacd 1.3 on libgcrypt: rsa only)")
-    ocr_languages: str = Field("eng", pattern=r"^[a-z][a-z0-9_]{1,15}(\+[a-z][a-z0-9_]{1,15}){0,7}$",
+    ocr_languages: str = Field("eng", pattern=OCR_LANGUAGES_PATTERN,
                                description="Tesseract languages for screen text (e.g. eng+deu+rus+chi_sim), "
                                            "unless a connection's recording policy names its own")
 

@@ -22,7 +22,7 @@ from gui_recorder.gateway import credentials
 from gui_recorder.gateway.filter import ClientPolicy
 from gui_recorder.gateway.secrets_box import SecretBox
 from gui_recorder.guacd import ConnectionDefinition
-from gui_recorder.settings import Settings
+from gui_recorder.settings import OCR_LANGUAGES_PATTERN, Settings
 from gui_recorder.vocabulary import Capability, has_capability
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -53,6 +53,9 @@ class RecordingPolicy(BaseModel):
     allow_clipboard: bool = True
     allow_file_transfer: bool = False
     retention_days: int | None = Field(None, ge=1, le=36500, description="Overrides the global retention")
+    ocr_languages: str | None = Field(None, pattern=OCR_LANGUAGES_PATTERN,
+                                      description="Tesseract languages of this target's screens (e.g. "
+                                                  "deu+eng, chi_sim+eng); the ocr_languages setting when unset")
 
 
 DEFAULT_POLICY = RecordingPolicy().model_dump()

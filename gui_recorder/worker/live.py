@@ -26,6 +26,7 @@ from gui_recorder.text.items import TypedLine
 from gui_recorder.text.live import LiveText
 from gui_recorder.vocabulary import Tier
 from gui_recorder.worker.runner import Context
+from gui_recorder.worker.tasks import ocr_languages
 
 log = logging.getLogger(__name__)
 LIVE_BATCH_MS = 5000  # OCR what settled at least this often, so screen text is searchable soon
@@ -51,7 +52,8 @@ def _forgotten(ctx: Context, session_id: str) -> bool:
 
 class LiveIndexer:
     def __init__(self, engine=None):
-        self.engine = engine or TesseractEngine()
+        # An injected engine (tests) reads every session; otherwise each gets its connection's languages.
+        self.engine = engine
         self.following: dict[str, _Follow] = {}
 
     def __call__(self, ctx: Context) -> None:
@@ -67,8 +69,9 @@ class LiveIndexer:
             for session_id, row in active.items():
                 follow = self.following.get(session_id)
                 if follow is None:
+                    engine = self.engine or TesseractEngine(lang=ocr_languages(ctx, row.connection_id))
                     follow = self.following[session_id] = _Follow(
-                        LiveText(LiveDisplay(), self.engine, batch_ms=LIVE_BATCH_MS))
+                        LiveText(LiveDisplay(), engine, batch_ms=LIVE_BATCH_MS))
                 try:
                     if follow.broken or not self._read_new(ctx, session_id, follow):
                         continue

@@ -11,7 +11,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from gui_recorder.db import Session
+from gui_recorder.db import Connection, Session
 from gui_recorder.errors import NotFoundError
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import media_key
@@ -108,11 +108,21 @@ def index_recording(index, session, recording, engine=None) -> dict:
             "ocr_calls": result.stats.calls, "rows_reused": result.stats.rows_reused, "damaged": result.damaged}
 
 
+def ocr_languages(ctx: Context, connection_id: str | None) -> str:
+    """The tesseract languages of a connection's screens: its recording policy's, else the setting."""
+    row = None
+    if connection_id:
+        with ctx.db.session() as s:
+            row = s.get(Connection, connection_id)
+    return ((row.recording_policy or {}).get("ocr_languages") if row else None) or ctx.settings.ocr_languages
+
+
 def index_task(ctx: Context, session_id: str) -> None:
     """Typed lines and screen text (OCR) of the whole session, replacing any live-indexed text."""
     from datetime import UTC, datetime
 
     from gui_recorder.index import SearchIndex, SessionMeta
+    from gui_recorder.text.engine import TesseractEngine
 
     with ctx.db.session() as s:
         row = s.get(Session, session_id)
@@ -124,7 +134,8 @@ def index_task(ctx: Context, session_id: str) -> None:
         recording = Path(tmp) / "recording.guac"
         fetch_recording(ctx, session_id, recording)
         with SearchIndex.from_settings(ctx.settings) as index:
-            index_recording(index, meta, recording)
+            index_recording(index, meta, recording,
+                            TesseractEngine(lang=ocr_languages(ctx, row.connection_id)))
 
 
 def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:
