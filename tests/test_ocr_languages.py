@@ -24,7 +24,7 @@ WINDOW = r"""
 import sys, tkinter as tk
 root = tk.Tk(); root.title(sys.argv[1]); root.geometry("+40+470"); root.configure(bg="white")
 for font, line in zip(sys.argv[2::2], sys.argv[3::2]):
-    tk.Label(root, text=line, font=(font, 16), bg="white", fg="black").pack(anchor="w", padx=12, pady=6)
+    tk.Label(root, text=line, font=(font, 20), bg="white", fg="black").pack(anchor="w", padx=12, pady=6)
 root.mainloop()
 """
 
