@@ -158,7 +158,7 @@ def test_limits_and_bad_input_are_typed_errors(index):
     with pytest.raises(SearchQueryError):
         index.search("nginx", limit=MAX_LIMIT + 1)
     with pytest.raises(SearchQueryError):
-        index.search("nginx", source="clipboard")
+        index.search("nginx", source="audio")
     with pytest.raises(SearchQueryError):
         index.search("nginx", since=T0, until=T0)
     assert SearchQueryError.http_status == 400

@@ -53,6 +53,8 @@ class RecordingPolicy(BaseModel):
     allow_clipboard: bool = True
     allow_file_transfer: bool = False
     retention_days: int | None = Field(None, ge=1, le=36500, description="Overrides the global retention")
+    keep_transferred_files: bool = Field(False, description="Store each file uploaded or downloaded in a "
+                                                            "session as an evidence object beside its recording")
     ocr_languages: str | None = Field(None, pattern=OCR_LANGUAGES_PATTERN,
                                       description="Tesseract languages of this target's screens (e.g. "
                                                   "deu+eng, chi_sim+eng); the ocr_languages setting when unset")

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 # typed: keys; screen: OCR; terminal: what an SSH terminal printed (its typescript, no OCR).
-SOURCES = ("typed", "screen", "terminal")
+# clipboard: text copied into or out of the session; file: a file uploaded or downloaded (text/transfers.py).
+SOURCES = ("typed", "screen", "terminal", "clipboard", "file")
 
 # Where the web UI fetches the frame of a hit (the API serves it).
 THUMBNAIL_URL = "/api/sessions/{session_id}/thumbnails?t={offset_ms}"
@@ -79,14 +80,29 @@ class TextDocument:
         return cls("terminal", line.text, line.start_ms, line.start_ms, line.end_ms)
 
     @classmethod
+    def event(cls, item: "Event") -> "TextDocument":
+        """A clipboard copy or a file transfer: its details are in its text (searchable, shown as is)."""
+        return cls(item.source, item.text, item.start_ms, item.start_ms, item.end_ms)
+
+    @classmethod
     def screen(cls, item: ScreenText) -> "TextDocument":
         return cls("screen", item.text, item.first_ms, item.first_ms, item.last_ms,
                    item.bbox, round(float(item.confidence), 1))
 
 
+class Event(Protocol):
+    """What the index needs of a clipboard copy or file transfer (the text stage's ``Transfer`` is one)."""
+
+    source: str
+    text: str
+    start_ms: int
+    end_ms: int
+
+
 def documents_from(typed: list[TypedLine], screen: list[ScreenText],
-                   printed: list[TypedLine] = ()) -> list[TextDocument]:
+                   printed: list[TypedLine] = (), events: list[Event] = ()) -> list[TextDocument]:
     docs = [TextDocument.typed(line) for line in typed if line.text.strip()]
+    docs += [TextDocument.event(item) for item in events]
     docs += [TextDocument.printed(line) for line in printed if line.text.strip()]
     docs += [TextDocument.screen(item) for item in screen if item.text.strip()]
     docs.sort(key=lambda d: (d.offset_ms, d.source))

@@ -40,6 +40,7 @@ class _Follow:
     part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
     typed: list[TypedLine] = field(default_factory=list)
     printed: list = field(default_factory=list)  # an SSH terminal's lines (text/terminal.py)
+    transfers: list = field(default_factory=list)  # clipboard and files (text/transfers.py)
     broken: bool = False
     last_error: str | None = None  # the storage error last logged, so it is logged once
 
@@ -90,7 +91,8 @@ class LiveIndexer:
                     # must not get its text back from this pass.
                     if _forgotten(ctx, session_id):
                         continue
-                    index.index_session(meta, follow.typed, list(follow.live.items), follow.printed)
+                    index.index_session(meta, follow.typed, list(follow.live.items), follow.printed,
+                                        follow.transfers)
                 except GuiRecorderError as exc:
                     log.warning("live index of session %s failed: %s", session_id, exc)
 
@@ -149,3 +151,4 @@ class LiveIndexer:
             update = follow.live.feed(ins)
             follow.typed.extend(update.typed)
             follow.printed.extend(update.printed)
+            follow.transfers.extend(update.transfers)
