@@ -182,6 +182,13 @@ async def test_a_file_uploaded_over_rdp_is_found_with_name_size_hash_and_kept_as
         finally:
             kept.close()
             kept.release_conn()
+        with gateway.api("auditor") as auditor:  # and the evidence bundle carries it, with its checksum
+            import io
+            import zipfile
+
+            bundle = zipfile.ZipFile(io.BytesIO(auditor.get(f"/api/sessions/{session_id}/export").content))
+            assert bundle.read(f"files/{digest}") == payload
+            assert f"{digest}  files/{digest}" in bundle.read("SHA256SUMS").decode()
     finally:
         with gateway.api("admin") as admin:
             admin.delete(f"/api/admin/connections/{conn_id}")
