@@ -236,3 +236,16 @@ async def test_an_ssh_session_is_watched_live_and_terminated(gateway):
         row = wait_for(lambda: (r := admin.get(f"/api/sessions/{user.session_id}").json())["status"] != "active"
                        and r, timeout=30, interval=0.2, what="the session's end")
         assert row["status"] == "terminated" and "ssh test" in row["end_reason"], row
+
+
+def test_typescripts_left_by_a_dead_gateway_are_swept_at_start(tmp_path):
+    from gui_recorder.gateway.ssh import sweep_typescripts
+    from gui_recorder.settings import Settings
+
+    settings = Settings(var_dir=tmp_path, secret_key="k" * 32, s3_secret_key="s" * 12)
+    assert sweep_typescripts(settings) == 0  # nothing there yet
+    directory = settings.resolved_typescript_dir
+    directory.mkdir()
+    (directory / "0b5e-session").write_text("[BEGIN TYPESCRIPT]\nroot password: hunter2\n")
+    (directory / "0b5e-session.timing").write_text("0.1 12\n")
+    assert sweep_typescripts(settings) == 2 and list(directory.iterdir()) == []

@@ -25,7 +25,7 @@ from gui_recorder.db.database import Clock
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
-from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
+from gui_recorder.gateway import connections, edge, forget_api, ssh, throttle, vocabulary_api
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -78,6 +78,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                          recordings.last_write)
         if closed:
             log.warning("closed %d session(s) interrupted by the gateway's last stop", len(closed))
+        ssh.sweep_typescripts(settings)  # SSH output files of sessions that died with the last gateway
         await recordings.start()
         try:
             yield

@@ -40,3 +40,18 @@ async def prepare(services: Services, connection: Connection, definition: Connec
     params = {**definition.parameters, "typescript-path": str(directory), "typescript-name": session_id,
               "create-typescript-path": "true"}
     return replace(definition, parameters=params), tail
+
+
+def sweep_typescripts(settings) -> int:
+    """At start-up: delete typescripts a gateway that died left behind (one gateway per database, so
+    none belongs to a running session). Their output up to the gateway's last batch is in the
+    recordings; a plaintext copy must not stay beside them. Returns how many files were deleted."""
+    directory = settings.resolved_typescript_dir
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.iterdir():
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -74,6 +74,7 @@ class _Stream:
     size: int = 0
     digest: object = field(default_factory=hashlib.sha256)
     chunks: list[bytes] = field(default_factory=list)
+    kept: int = 0  # bytes in chunks
     failed: str | None = None
 
 
@@ -154,11 +155,12 @@ class TransferDecoder:
         stream.size += len(chunk)
         stream.digest.update(chunk)
         limit = MAX_CLIPBOARD_CHARS * 4 if stream.source == "clipboard" else MAX_KEPT_FILE_BYTES
-        if stream.keep and sum(map(len, stream.chunks)) + len(chunk) <= limit:
+        if stream.keep and stream.kept + len(chunk) <= limit:
             stream.chunks.append(chunk)
+            stream.kept += len(chunk)
         elif stream.keep and stream.source == "file":
             stream.keep = False  # too big to keep: name, size and hash still say what it was
-            stream.chunks = []
+            stream.chunks, stream.kept = [], 0
 
     def _done(self, stream: _Stream, outcome: str) -> Transfer:
         data = b"".join(stream.chunks)
