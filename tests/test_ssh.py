@@ -249,3 +249,29 @@ def test_typescripts_left_by_a_dead_gateway_are_swept_at_start(tmp_path):
     (directory / "0b5e-session").write_text("[BEGIN TYPESCRIPT]\nroot password: hunter2\n")
     (directory / "0b5e-session.timing").write_text("0.1 12\n")
     assert sweep_typescripts(settings) == 2 and list(directory.iterdir()) == []
+
+
+def test_a_pinned_host_key_survives_edits_but_not_a_move(tmp_path):
+    from gui_recorder.db import Database
+    from gui_recorder.gateway.connections import ConnectionIn, ensure_connection, get_connection
+    from gui_recorder.settings import Settings
+
+    settings = Settings(var_dir=tmp_path, secret_key="k" * 32, s3_secret_key="s" * 12)
+    db = Database(settings)
+    try:
+        db.create_all()
+        spec = dict(id="srv", name="srv", protocol="ssh", host="10.0.0.5", port=22, username="ops")
+        ensure_connection(db, settings, ConnectionIn(**spec))
+        with db.session() as s:  # what host_keys records at the first session
+            from gui_recorder.db import Connection
+
+            s.get(Connection, "srv").parameters = {"host-key": "10.0.0.5 ssh-rsa AAAA"}
+        ensure_connection(db, settings, ConnectionIn(**{**spec, "name": "renamed"}))
+        assert get_connection(db, "srv").parameters == {"host-key": "10.0.0.5 ssh-rsa AAAA"}
+        ensure_connection(db, settings, ConnectionIn(**{**spec, "parameters": {"host-key": ""}}))
+        assert get_connection(db, "srv").parameters == {"host-key": ""}  # the admin asks to pin again
+        ensure_connection(db, settings, ConnectionIn(**{**spec, "parameters": {"host-key": "10.0.0.5 ssh-rsa BBBB"}}))
+        ensure_connection(db, settings, ConnectionIn(**{**spec, "port": 2222}))
+        assert "host-key" not in get_connection(db, "srv").parameters  # another endpoint: another key
+    finally:
+        db.dispose()
