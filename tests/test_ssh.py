@@ -275,3 +275,30 @@ def test_a_pinned_host_key_survives_edits_but_not_a_move(tmp_path):
         assert "host-key" not in get_connection(db, "srv").parameters  # another endpoint: another key
     finally:
         db.dispose()
+
+
+async def test_printed_words_are_searchable_while_the_ssh_session_runs(gateway, worker):
+    from support.clients import TunnelClient
+
+    path, words = _words_file(6)
+    try:
+        with gateway.api("vendor") as vendor:
+            token = vendor.post("/api/connections/demo-ssh/tunnel-token").raise_for_status().json()["token"]
+        client = await TunnelClient.open(gateway.url, token)
+        try:
+            await client.first_frame()
+            await client.type(f"cat {path}\n")
+            with gateway.api("auditor") as auditor:
+                def live_hit():
+                    results = auditor.get("/api/search", params={"q": words[-1], "source": "terminal"}).json()
+                    return [r for r in results["results"] if r["session_id"] == client.session_id]
+
+                deadline = asyncio.get_running_loop().time() + 90
+                while not await asyncio.to_thread(live_hit):
+                    assert asyncio.get_running_loop().time() < deadline, "not indexed while the session ran"
+                    await asyncio.sleep(0.5)
+                assert auditor.get(f"/api/sessions/{client.session_id}").json()["status"] == "active"
+        finally:
+            await client.disconnect()
+    finally:
+        os.unlink(path)
