@@ -115,7 +115,7 @@ def _found(gateway, query: str, source: str, session_id: str, timeout: float = 1
 
 async def test_clipboard_pasted_into_vnc_is_found_with_its_details(gateway, worker):
     """The browser's clipboard sent into a real VNC session (as guacamole-common-js sends it). The other
-    direction (guacd's clipboard stream) is decoded by the same code: see the first test of this module."""
+    direction is tested on the SSH terminal below (x11vnc did not pass a Tk-owned X selection to guacd)."""
     pasted = f"paste {_word()} secret"
 
     async def during(client):
@@ -192,3 +192,26 @@ async def test_a_file_uploaded_over_rdp_is_found_with_name_size_hash_and_kept_as
     finally:
         with gateway.api("admin") as admin:
             admin.delete(f"/api/admin/connections/{conn_id}")
+
+
+async def test_text_copied_out_of_an_ssh_terminal_is_a_clipboard_entry_from_remote(gateway, worker):
+    """The other direction on a real target: a selection in guacd's terminal is sent to the user's clipboard."""
+    import asyncio
+
+    word = _word()
+
+    async def during(client):
+        await client.type(f"clear; echo {word}\n")
+        await asyncio.sleep(1.5)
+        # Drag over the top rows, as a user selecting with the mouse (guacd copies the selection).
+        for x, y, mask in ((1, 1, 1), (300, 30, 1), (1000, 90, 1), (1000, 90, 0)):
+            await client.ws.send(encode(("mouse", str(x), str(y), str(mask))))
+            await asyncio.sleep(0.2)
+        for _ in range(50):
+            if any(ins[0] == "clipboard" for ins in client.seen):
+                break
+            await asyncio.sleep(0.1)
+
+    session_id = await _session(gateway, "demo-ssh", during)
+    hit = _found(gateway, word, "clipboard", session_id)
+    assert hit["text"].startswith("[clipboard from remote, ") and word in hit["text"], hit
