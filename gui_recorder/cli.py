@@ -422,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--connection")
     search.add_argument("--since", help="ISO date/time")
     search.add_argument("--until", help="ISO date/time")
-    search.add_argument("--source", choices=["typed", "screen"])
+    search.add_argument("--source", choices=["typed", "screen", "terminal", "clipboard", "file"])
     search.add_argument("--limit", type=int, default=50)
     search.add_argument("--json", action="store_true")
     search.set_defaults(func=cmd_search)

@@ -16,6 +16,7 @@ CLI (``cli.main``)::
     ├── GuacdError             guacd refused or ended a connection       502   its own status   ..    2
     │   └── GuacdUnreachable   no guacd at the configured address        502   0x0207           1011  2
     │       └── GuacdUntrusted  its TLS certificate does not verify      502   0x0207           1011  2
+    ├── HostKeyError           SSH host key changed or cannot be pinned  502   0x0203 UPSTREAM  1011  2
     ├── ComponentError         a stack component failed to start         500   0x0200           1011  3
     ├── StorageError           object store unreachable or refused       503   0x0201 BUSY      1008  3
     ├── RecordingError         the recording cannot be made durable      503   0x0200           1011  3
@@ -94,6 +95,16 @@ class GuacdUnreachable(GuacdError):
 class GuacdUntrusted(GuacdUnreachable):
     """guacd answered TLS with a certificate that does not verify (wrong CA, name or expired): the
     gateway sends it nothing, credentials least of all; a pool passes over it like a dead one."""
+
+
+class HostKeyError(GuiRecorderError):
+    """An SSH server's host key is not the one pinned at first use (or none could be read to pin).
+
+    The message names both fingerprints and what an admin does if the change was intended.
+    """
+
+    http_status = 502
+    guacamole_status = 0x0203
 
 
 class ComponentError(GuiRecorderError):

@@ -24,6 +24,9 @@ from gui_recorder.vocabulary import ROLES, Role
 ENV_PREFIX = "GUI_RECORDER_"
 
 
+# Tesseract language names joined by '+' (eng, deu, chi_sim...): at most eight.
+OCR_LANGUAGES_PATTERN = r"^[a-z][a-z0-9_]{1,15}(\+[a-z][a-z0-9_]{1,15}){0,7}$"
+
 class TierSettings(BaseModel):
     """One storage tier: a bucket, and the age at which sessions move into it.
 
@@ -352,6 +355,19 @@ class Settings(BaseSettings):
     oidc_button_label: str = Field("Sign in with single sign-on", max_length=64,
                                    description="Text of the sign-in page's SSO button")
     oidc_timeout_seconds: float = Field(10.0, gt=0, le=60, description="Longest wait for the provider")
+    # SSH sessions (issue 15): the terminal's printed output comes from guacd's typescript.
+    typescript_dir: Path | None = Field(
+        None, description="Where guacd writes SSH sessions' typescripts for the gateway to record (their "
+                          "printed output, searchable without OCR); it must be the same directory for guacd and "
+                          "the gateway (a shared volume when guacd is remote); var_dir/typescripts when unset")
+    record_typescripts: bool = Field(True, description="Record SSH sessions' printed output from guacd's "
+                                                       "typescript (off: only OCR of the rendered terminal)")
+    ssh_host_key_type: str = Field("rsa", pattern=r"^(rsa|ecdsa|ed25519)$",
+                                   description="Host-key type pinned for SSH connections: the one guacd's "
+                                               "libssh2 negotiates (guacd 1.3 on libgcrypt: rsa only)")
+    ocr_languages: str = Field("eng", pattern=OCR_LANGUAGES_PATTERN,
+                               description="Tesseract languages for screen text (e.g. eng+deu+rus+chi_sim), "
+                                           "unless a connection's recording policy names its own")
 
     @model_validator(mode="before")
     @classmethod
@@ -419,6 +435,10 @@ class Settings(BaseSettings):
     @property
     def resolved_spool_dir(self) -> Path:
         return self.spool_dir or self.var_dir / "spool"
+
+    @property
+    def resolved_typescript_dir(self) -> Path:
+        return self.typescript_dir or self.var_dir / "typescripts"
 
 
 def _default(field) -> str:

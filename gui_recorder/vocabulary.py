@@ -82,6 +82,7 @@ class Protocol(enum.StrEnum):
 
     RDP = "rdp"
     VNC = "vnc"
+    SSH = "ssh"  # a terminal: its printed output is indexed from guacd's typescript, not OCR
 
 
 PROTOCOLS: tuple[str, ...] = tuple(p.value for p in Protocol)

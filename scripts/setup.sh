@@ -47,6 +47,14 @@ PIN
   apt-get install -y -qq "${GUACD_PACKAGES[@]/%//bullseye}" >/dev/null
 fi
 
+# The OCR languages screens are read in (issue 15): a pack that is missing would fail every index job of a
+# connection that names it, so setup checks what tesseract itself lists, not only the package state.
+OCR_LANGUAGES=(eng deu fra spa rus chi_sim jpn)
+installed_langs=$(tesseract --list-langs 2>/dev/null | tail -n +2)
+for lang in "${OCR_LANGUAGES[@]}"; do
+  grep -qx "$lang" <<<"$installed_langs" || { log "tesseract has no '$lang' language data"; exit 1; }
+done
+
 # MinIO is not packaged: build it once with the Go toolchain and cache the binary.
 # Pinned to the version ../shared/ENVIRONMENT.md verified (no floating tag); a cached
 # binary of another version is rebuilt, so every machine runs the same server.

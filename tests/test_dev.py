@@ -57,13 +57,13 @@ def test_dev_serves_describes_and_stops_everything(tmp_path):
         assert described["gateway_url"] == f"http://127.0.0.1:{port}/"
         assert {a["role"] for a in described["accounts"]} == {"admin", "operator", "vendor", "auditor"}
         assert all(a["password"] for a in described["accounts"])
-        assert {c["id"] for c in described["connections"]} == {"demo-vnc", "demo-rdp"}
+        assert {c["id"] for c in described["connections"]} == {"demo-vnc", "demo-rdp", "demo-ssh"}
         components = described["components"]
-        for name in ("guacd", "vnc", "rdp"):
+        for name in ("guacd", "vnc", "rdp", "ssh"):
             assert components[name]["port"] > 0
         assert components["minio"]["endpoint"].startswith("127.0.0.1:")
         pids = components["pids"]
-        assert {"minio", "guacd", "vnc-xvfb", "vnc-x11vnc", "rdp-xvfb", "rdp-shadow"} <= set(pids)
+        assert {"minio", "guacd", "vnc-xvfb", "vnc-x11vnc", "rdp-xvfb", "rdp-shadow", "ssh-sshd"} <= set(pids)
         assert "worker" in pids
         assert [name for name, pid in pids.items() if not _alive(pid)] == []
         # Secrets and data are this account's alone: files 0600, directories 0700 (issue 10).

@@ -322,7 +322,8 @@ async def test_credentials_are_never_returned_and_are_encrypted_at_rest(gw):
 async def test_policy_flags_reach_guacd_parameters(gw):
     connection = connections.get_connection(gw.db, "lin-vnc")
     assert connection.recording_policy == {"fail_closed": True, "allow_clipboard": False,
-                                           "allow_file_transfer": False, "retention_days": 30}
+                                           "allow_file_transfer": False, "retention_days": 30,
+                                           "keep_transferred_files": False, "ocr_languages": None}
     policy = ClientPolicy.from_recording_policy(connection.recording_policy)
     params = connections.definition_for(connection, gw.settings, policy).parameters
     assert params["disable-copy"] == params["disable-paste"] == "true"
@@ -363,9 +364,10 @@ async def test_admin_create_update_delete_with_audit(gw):
 
 
 @pytest.mark.parametrize("change", [
-    {"id": "Bad Id"}, {"id": "x" * 65}, {"protocol": "ssh"}, {"port": 0}, {"port": 70000},
+    {"id": "Bad Id"}, {"id": "x" * 65}, {"protocol": "telnet"}, {"port": 0}, {"port": 70000},
     {"host": "a b"}, {"host": ""}, {"parameters": {"hostname": "evil"}},
-    {"parameters": {"recording-path": "/tmp"}}, {"parameters": {"Bad Name": "1"}},
+    {"parameters": {"recording-path": "/tmp"}}, {"parameters": {"typescript-path": "/tmp"}},
+    {"parameters": {"Bad Name": "1"}},
     {"parameters": {"color-depth": "x" * 5000}}, {"parameters": {f"p{i}": "1" for i in range(65)}},
     {"allowed_roles": ["root"]}, {"allowed_users": [""]}, {"recording_policy": {"fail_open": True}},
     {"recording_policy": {"retention_days": 0}}, {"password": "p" * 2000}, {"surprise": 1},

@@ -158,7 +158,7 @@ def test_limits_and_bad_input_are_typed_errors(index):
     with pytest.raises(SearchQueryError):
         index.search("nginx", limit=MAX_LIMIT + 1)
     with pytest.raises(SearchQueryError):
-        index.search("nginx", source="clipboard")
+        index.search("nginx", source="audio")
     with pytest.raises(SearchQueryError):
         index.search("nginx", since=T0, until=T0)
     assert SearchQueryError.http_status == 400
@@ -211,3 +211,29 @@ def test_backends_are_chosen_by_database_dialect():
     assert backend_for("postgresql") is PostgresBackend
     with pytest.raises(ConfigError, match="oracle"):
         backend_for("oracle")
+
+
+def test_chinese_japanese_russian_and_umlauts_are_found(index):
+    """CJK has no spaces between words: a word inside a run is found (trigram / pg_trgm), even of two
+    characters; Cyrillic and umlauts go through the word index (diacritics fold)."""
+    lang = SessionMeta("s-lang", "li", "cn-01", "vnc", T0 + timedelta(days=2))
+    index.index_session(lang, [TypedLine("echo 服务器", 100, 200)],
+                        [screen("中文测试数据库服务器密码", 1000), screen("Größe der Überprüfung", 2000),
+                         screen("Привет дорогой мир", 3000), screen("日本語のテストサーバー", 4000),
+                         screen("ERROR 数据库 connection failed", 5000)])
+    assert set(hits(index, "数据库")) == {("s-lang", "screen", 1000), ("s-lang", "screen", 5000)}
+    assert set(hits(index, "服务器")) == {("s-lang", "typed", 100), ("s-lang", "screen", 1000)}
+    assert hits(index, "密码") == [("s-lang", "screen", 1000)]  # two characters: under a trigram
+    assert hits(index, "中文 密码") == [("s-lang", "screen", 1000)]  # terms ANDed
+    assert hits(index, '"中文 测试"') == [("s-lang", "screen", 1000)]  # OCR's spaces between characters
+    assert hits(index, "数据库 connection") == [("s-lang", "screen", 5000)]  # CJK and a word together
+    assert hits(index, "数据库 nginx") == []
+    assert hits(index, "テスト") == [("s-lang", "screen", 4000)]
+    assert hits(index, "服务器", source="typed") == [("s-lang", "typed", 100)]
+    assert hits(index, "数据库", user="alice") == []
+    assert hits(index, "дорогой") == [("s-lang", "screen", 3000)]
+    assert hits(index, "Überprüfung") == hits(index, "uberprufung") == [("s-lang", "screen", 2000)]
+    assert hits(index, "größe") == [("s-lang", "screen", 2000)]
+    snippet = index.search("数据库 connection")[0].snippet
+    assert snippet == "ERROR <mark>数据库</mark> <mark>connection</mark> failed"
+    assert hits(index, "100%数据") == [] and hits(index, "数_库") == []  # LIKE's wildcards are literal

@@ -25,6 +25,7 @@ from tests.test_index import (  # noqa: F401  (collected again here, on PostgreS
     test_reindexing_replaces_and_never_duplicates, test_result_count_is_limited,
     test_session_text_is_the_timeline_sorted_by_offset, test_snippet_marks_matches_and_escapes_html,
     test_user_input_never_causes_a_syntax_error, test_words_phrases_and_prefixes,
+    test_chinese_japanese_russian_and_umlauts_are_found,
 )
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")

@@ -25,7 +25,7 @@ from gui_recorder.db.database import Clock
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
-from gui_recorder.gateway import cluster, connections, edge, forget_api, throttle, vocabulary_api
+from gui_recorder.gateway import cluster, connections, edge, forget_api, ssh, throttle, vocabulary_api
 from gui_recorder.gateway import console_api, users_api
 from gui_recorder.gateway import mfa_api, oidc
 from gui_recorder.gateway.health import report as health_report
@@ -86,6 +86,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                          recordings.last_write, services.gateway_id)
         if closed:
             log.warning("closed %d session(s) interrupted by the gateway's last stop", len(closed))
+        ssh.sweep_typescripts(settings)  # SSH output files of sessions that died with the last gateway
         await recordings.start()
         peers = asyncio.create_task(cluster.serve_peers(services), name="peer gateways")
         try:

@@ -24,7 +24,7 @@ from gui_recorder.gateway.filter import ClientPolicy
 from gui_recorder.gateway.secrets_box import SecretBox
 from gui_recorder.gateway.users import MAX_TAGS, TAG_PATTERN
 from gui_recorder.guacd import ConnectionDefinition
-from gui_recorder.settings import Settings
+from gui_recorder.settings import OCR_LANGUAGES_PATTERN, Settings
 from gui_recorder.vocabulary import Capability, has_capability
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
@@ -38,9 +38,13 @@ MAX_PARAMETER_VALUE = 4096
 MAX_GRANTS = 1000
 # Parameters the registry owns: a stored `parameters` entry must not override them.
 _RESERVED = {"hostname", "port", "username", "password", "domain", "recording-path", "recording-name",
-             "create-recording-path", "read-only"}
+             "create-recording-path", "read-only",
+             # The gateway reads SSH output from guacd's typescript (gateway/ssh.py): nowhere else.
+             "typescript-path", "typescript-name", "create-typescript-path"}
 Username = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Secret = Annotated[str, StringConstraints(max_length=1024)]
+# A secret parameter may be a private key (SSH's `private-key`: an RSA 4096 PEM is ~3.3 kB).
+SecretParameter = Annotated[str, StringConstraints(max_length=16384)]
 
 
 class RecordingPolicy(BaseModel):
@@ -52,6 +56,11 @@ class RecordingPolicy(BaseModel):
     allow_clipboard: bool = True
     allow_file_transfer: bool = False
     retention_days: int | None = Field(None, ge=1, le=36500, description="Overrides the global retention")
+    keep_transferred_files: bool = Field(False, description="Store each file uploaded or downloaded in a "
+                                                            "session as an evidence object beside its recording")
+    ocr_languages: str | None = Field(None, pattern=OCR_LANGUAGES_PATTERN,
+                                      description="Tesseract languages of this target's screens (e.g. "
+                                                  "deu+eng, chi_sim+eng); the ocr_languages setting when unset")
 
 
 DEFAULT_POLICY = RecordingPolicy().model_dump()
@@ -79,7 +88,7 @@ class ConnectionIn(BaseModel):
 
     id: str = Field(pattern=ID_PATTERN)
     name: str = Field(min_length=1, max_length=128)
-    protocol: Literal["rdp", "vnc"]
+    protocol: Literal["rdp", "vnc", "ssh"]
     host: str = Field(pattern=HOST_PATTERN)
     port: int = Field(ge=1, le=65535)
     username: Secret | None = None
@@ -87,7 +96,7 @@ class ConnectionIn(BaseModel):
     domain: Secret | None = None
     parameters: dict[str, str] = Field({}, max_length=MAX_PARAMETERS,
                                        description="Extra guacd parameters, e.g. security, ignore-cert")
-    secret_parameters: dict[str, Secret | None] = Field(
+    secret_parameters: dict[str, SecretParameter | None] = Field(
         {}, max_length=MAX_PARAMETERS,
         description="Secret-bearing guacd parameters (gateway-password, sftp-private-key...): sealed, write-only")
     allowed_users: list[Username] = Field([], max_length=MAX_GRANTS)
@@ -186,8 +195,14 @@ def ensure_connection(db: Database, settings: Settings, spec: ConnectionIn) -> C
                      != credentials.endpoint_of(spec.protocol, spec.host, spec.port, spec.parameters))
         merged = credentials.merge(stored, logins, dict(spec.secret_parameters), endpoint_changed=moved)
         secret = box.seal(merged)
+        parameters = dict(spec.parameters)
+        # An SSH host key pinned at first use (gateway/host_keys.py) stays through edits that do not give
+        # one, unless the connection now points elsewhere.
+        pinned = (row.parameters or {}).get("host-key")
+        if pinned and "host-key" not in parameters and not moved:
+            parameters["host-key"] = pinned
         row.name, row.protocol, row.host, row.port = spec.name, spec.protocol, spec.host, spec.port
-        row.credentials, row.parameters, row.recording_policy = secret, dict(spec.parameters), policy
+        row.credentials, row.parameters, row.recording_policy = secret, parameters, policy
         row.allowed_users, row.allowed_roles = list(spec.allowed_users), list(spec.allowed_roles)
         row.tags = sorted(set(spec.tags))
         row.updated_at = now

@@ -14,8 +14,10 @@ import logging
 
 from fastapi import APIRouter, Depends, WebSocket, WebSocketDisconnect
 
-from gui_recorder.errors import AuthError, ForbiddenError, GuacdError, GuiRecorderError, RecordingError
-from gui_recorder.gateway import audit, connections, tokens
+from gui_recorder.errors import (
+    AuthError, ForbiddenError, GuacdError, GuiRecorderError, HostKeyError, RecordingError,
+)
+from gui_recorder.gateway import audit, connections, ssh, tokens
 from gui_recorder.gateway.auth import public
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
 from gui_recorder.gateway.relay import Ending, Relay, State
@@ -98,7 +100,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
     # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
     # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
     ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)
-    recorder = relay = None
+    recorder = relay = typescript = None
     try:
         meta = {"session_id": session.id, "user": user.username, "connection": connection.id,
                 "connection_name": connection.name, "protocol": connection.protocol}
@@ -112,6 +114,14 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
 
         client_policy = ClientPolicy.from_recording_policy(policy)
         definition = connections.definition_for(connection, settings, client_policy)
+        try:
+            definition, typescript = await ssh.prepare(services, connection, definition, session.id, recorder,
+                                                       user.username, client_addr)
+        except HostKeyError as exc:
+            recorder.spool.discard()  # nothing reached the target: nothing to keep
+            ending = Ending(SessionStatus.REFUSED, str(exc), exc.guacamole_status)
+            await refuse(websocket, exc.guacamole_status, str(exc))  # what to act on, not the generic 5xx text
+            return
         client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
                             dpi=_clamp(dpi, 48, 600))
         try:
@@ -144,6 +154,8 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
                 relay.end(ending)
                 await relay.run()
     finally:
+        if typescript is not None:
+            typescript.close()  # after the recorder's last read (relay.run finished it)
         if recorder is not None:
             # The spool directory is closed (finished, or abandoned for the service to seal) in all cases.
             if not recorder.finished:

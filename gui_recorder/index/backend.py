@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, text
 from gui_recorder.index.documents import (
     SearchFilters, SearchHit, SessionMeta, TextDocument, TimelineEntry, epoch_ms,
 )
-from gui_recorder.index.query import ParsedQuery
+from gui_recorder.index.query import CJK, ParsedQuery, Term, compact_cjk
 
 # Match markers inside the database; control characters cannot come from OCR or
 # keys (keys.py never emits them), so they are safe to turn into <mark> after escaping.
@@ -40,6 +40,39 @@ _COLUMNS = ("session_id", "user", "connection", "protocol", "started_ms", "at_ms
 def snippet_html(raw: str) -> str:
     """A snippet with the database's match markers as ``<mark>``, everything else escaped."""
     return html.escape(raw).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>")
+
+
+SNIPPET_CHARS = 160
+
+
+def mark_substrings(value: str, needles: list[str]) -> str:
+    """``value`` with each (case-insensitive) occurrence of the needles between the match markers,
+    cut to about SNIPPET_CHARS around the first match."""
+    lower = value.lower()
+    spans = []
+    for needle in filter(None, (n.lower() for n in needles)):
+        start = lower.find(needle)
+        while start >= 0:
+            spans.append((start, start + len(needle)))
+            start = lower.find(needle, start + len(needle))
+    spans.sort()
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    first = merged[0][0] if merged else 0
+    lo = max(0, first - SNIPPET_CHARS // 3)
+    hi = min(len(value), lo + SNIPPET_CHARS)
+    out, pos = [], lo
+    for start, end in merged:
+        if start < lo or end > hi:
+            continue
+        out += [value[pos:start], MARK_OPEN, value[start:end], MARK_CLOSE]
+        pos = end
+    out.append(value[pos:hi])
+    return ("…" if lo > 0 else "") + "".join(out) + ("…" if hi < len(value) else "")
 
 
 def _bbox(row) -> tuple[int, int, int, int] | None:
@@ -69,6 +102,32 @@ class SqlBackend:
 
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int, offset: int = 0) -> list[SearchHit]:
         raise NotImplementedError
+
+    def _term_clause(self, term: Term, name: str, params: dict) -> str:
+        """A WHERE clause on documents ``d`` matching one term (CJK terms as substrings)."""
+        raise NotImplementedError
+
+    # -- CJK: substrings, not tokens ---------------------------------------------
+
+    def _substring_search(self, conn: Connection, query: ParsedQuery, filters: SearchFilters, limit: int,
+                          offset: int) -> list[SearchHit]:
+        """A query with CJK terms: every term as its own clause (CJK ones through the backend's trigram
+        index), newest first: word tokenizers cannot rank a substring (FTS5's unicode61 and 'simple' see a
+        whole CJK run as one token), and the snippet is marked here."""
+        params: dict = {"limit": limit, "offset": offset}
+        where = [self._term_clause(term, f"t{i}", params) for i, term in enumerate(query.terms)]
+        where += self._filter_clauses(filters, params)
+        columns = ", ".join(f"d.{self.user_column} AS user_name" if c == "user" else f"d.{c}" for c in _COLUMNS)
+        sql = (f"SELECT {columns} FROM text_documents d WHERE {' AND '.join(where)}"
+               " ORDER BY d.id DESC LIMIT :limit OFFSET :offset")
+        rows = conn.execute(text(sql), params).all()
+        needles = [compact_cjk(t.text) if CJK.search(t.text) else t.text for t in query.terms]
+        return [self._hit(r, user=r.user_name, snippet=mark_substrings(r.text, needles), score=0.0) for r in rows]
+
+    @staticmethod
+    def _like(term: Term) -> str:
+        needle = compact_cjk(term.text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"%{needle}%"
 
     # -- shared --------------------------------------------------------------
 

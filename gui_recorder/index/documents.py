@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-SOURCES = ("typed", "screen")
+# typed: keys; screen: OCR; terminal: what an SSH terminal printed (its typescript, no OCR).
+# clipboard: text copied into or out of the session; file: a file uploaded or downloaded (text/transfers.py).
+SOURCES = ("typed", "screen", "terminal", "clipboard", "file")
 
 # Where the web UI fetches the frame of a hit (the API serves it).
 THUMBNAIL_URL = "/api/sessions/{session_id}/thumbnails?t={offset_ms}"
@@ -60,7 +62,7 @@ class ScreenText(Protocol):
 class TextDocument:
     """One searchable piece of text at a moment of a session."""
 
-    source: str  # 'typed' | 'screen'
+    source: str  # one of SOURCES
     text: str
     offset_ms: int  # the moment a hit jumps to: when the text began / first appeared
     first_seen_ms: int
@@ -73,13 +75,35 @@ class TextDocument:
         return cls("typed", line.text, line.start_ms, line.start_ms, line.end_ms)
 
     @classmethod
+    def printed(cls, line: TypedLine) -> "TextDocument":
+        """A line an SSH terminal printed (same fields as a typed line)."""
+        return cls("terminal", line.text, line.start_ms, line.start_ms, line.end_ms)
+
+    @classmethod
+    def event(cls, item: "Event") -> "TextDocument":
+        """A clipboard copy or a file transfer: its details are in its text (searchable, shown as is)."""
+        return cls(item.source, item.text, item.start_ms, item.start_ms, item.end_ms)
+
+    @classmethod
     def screen(cls, item: ScreenText) -> "TextDocument":
         return cls("screen", item.text, item.first_ms, item.first_ms, item.last_ms,
                    item.bbox, round(float(item.confidence), 1))
 
 
-def documents_from(typed: list[TypedLine], screen: list[ScreenText]) -> list[TextDocument]:
+class Event(Protocol):
+    """What the index needs of a clipboard copy or file transfer (the text stage's ``Transfer`` is one)."""
+
+    source: str
+    text: str
+    start_ms: int
+    end_ms: int
+
+
+def documents_from(typed: list[TypedLine], screen: list[ScreenText],
+                   printed: list[TypedLine] = (), events: list[Event] = ()) -> list[TextDocument]:
     docs = [TextDocument.typed(line) for line in typed if line.text.strip()]
+    docs += [TextDocument.event(item) for item in events]
+    docs += [TextDocument.printed(line) for line in printed if line.text.strip()]
     docs += [TextDocument.screen(item) for item in screen if item.text.strip()]
     docs.sort(key=lambda d: (d.offset_ms, d.source))
     return docs

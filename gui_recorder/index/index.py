@@ -108,12 +108,13 @@ class SearchIndex:
     # -- writing ------------------------------------------------------------
 
     def index_session(self, session: SessionMeta, typed: list[TypedLine],
-                      screen: list[ScreenText]) -> int:
+                      screen: list[ScreenText], printed: list[TypedLine] = (), events: list = ()) -> int:
         """Replace every document of ``session`` (idempotent: re-indexing never duplicates).
 
-        Returns the number of documents stored.
+        ``printed``: an SSH terminal's lines (same fields as typed lines); ``events``: clipboard copies
+        and file transfers (``documents.Event``). Returns the number of documents stored.
         """
-        docs = [_cut(d) for d in documents_from(typed, screen)]
+        docs = [_cut(d) for d in documents_from(typed, screen, printed, events)]
         return self._call(self.backend.replace_session, session, docs)
 
     def delete_session(self, session_id: str) -> int:

@@ -23,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gui_recorder.errors import DatabaseError
 from gui_recorder.index.backend import MARK_CLOSE, MARK_OPEN, QUERY_TIME_LIMIT_S, RANK_CANDIDATES, SqlBackend
 from gui_recorder.index.documents import SearchFilters, SearchHit
-from gui_recorder.index.query import ParsedQuery
+from gui_recorder.index.query import CJK, ParsedQuery, Term
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,35 @@ class PostgresBackend(SqlBackend):
             conn.execute(text(f"ALTER TEXT SEARCH CONFIGURATION {CONFIG} ALTER MAPPING FOR "
                               "hword, hword_part, word WITH unaccent, simple"))
 
+    def ensure_schema(self) -> None:
+        super().ensure_schema()
+        # CJK (issue 15): 'simple' sees a run of Chinese or Japanese as one word; such terms are
+        # searched as substrings (ILIKE), which pg_trgm's GIN index serves.
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+                conn.execute(text("CREATE INDEX IF NOT EXISTS text_documents_trgm ON text_documents "
+                                  "USING GIN (text gin_trgm_ops)"))
+        except SQLAlchemyError as exc:
+            log.warning("pg_trgm is not available (%s); CJK searches scan the documents", exc)
+
+    def _term_clause(self, term: Term, name: str, params: dict) -> str:
+        if CJK.search(term.text):
+            params[name] = self._like(term)
+            return f"d.text ILIKE :{name}"
+        params[name] = tsquery_text(ParsedQuery((term,)))
+        params["cfg"] = CONFIG
+        return f"d.tsv @@ to_tsquery(CAST(:cfg AS regconfig), :{name})"
+
     def _clean_text(self, value: str) -> str:
         # PostgreSQL text cannot hold NUL (SQLite's can).
         return value.replace("\x00", "")
 
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int, offset: int = 0) -> list[SearchHit]:
+        if query.has_cjk:
+            with self.engine.connect() as conn:
+                conn.execute(text(f"SET LOCAL statement_timeout = {int(QUERY_TIME_LIMIT_S * 1000)}"))
+                return self._substring_search(conn, query, filters, limit, offset)
         tsquery = tsquery_text(query)
         if not tsquery:
             return []

@@ -23,6 +23,11 @@ _TERM = re.compile(r'"([^"]*)"?|([^\s"]+)')
 _WORD_CHAR = re.compile(r"\w")
 # Control characters (NUL ends an FTS5 string early) are never part of a word.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Scripts written without spaces between words (Chinese, Japanese kana and kanji, their punctuation and
+# full-width forms): word tokenizers see a whole run as one token, so such terms are searched as
+# substrings (the backends' trigram path) and OCR joins their characters without spaces (text/engine.py).
+CJK = re.compile("[\u3000-\u303f\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                 "\uff00-\uffef\U00020000-\U0002fa1f]")
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,29 @@ class ParsedQuery:
         return " ".join(parts)
 
     @property
+    def has_cjk(self) -> bool:
+        return any(CJK.search(t.text) for t in self.terms)
+
+    @property
+    def cjk_terms(self) -> tuple[Term, ...]:
+        """Terms with CJK text: searched as substrings, not as tokens."""
+        return tuple(t for t in self.terms if CJK.search(t.text))
+
+    @property
+    def word_terms(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if not CJK.search(t.text))
+
+    @property
     def words(self) -> list[str]:
         return [w for t in self.terms for w in re.findall(r"\w+", t.text)]
+
+
+def compact_cjk(text: str) -> str:
+    """No spaces between two CJK characters: how OCR'd and typed CJK text is stored (text/engine.py)."""
+    return _CJK_GAP.sub("", text)
+
+
+_CJK_GAP = re.compile(f"(?<={CJK.pattern})\\s+(?={CJK.pattern})")
 
 
 def parse_query(text: str) -> ParsedQuery:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from gui_recorder.errors import DatabaseError
 from gui_recorder.index.backend import MARK_CLOSE, MARK_OPEN, QUERY_TIME_LIMIT_S, RANK_CANDIDATES, SqlBackend
 from gui_recorder.index.documents import SearchFilters, SearchHit
-from gui_recorder.index.query import ParsedQuery
+from gui_recorder.index.query import CJK, ParsedQuery, Term, compact_cjk
 
 SNIPPET_TOKENS = 16
 
@@ -51,12 +51,44 @@ SCHEMA = (
     """CREATE TRIGGER IF NOT EXISTS text_documents_ad AFTER DELETE ON text_documents BEGIN
         INSERT INTO text_fts(text_fts, rowid, text) VALUES ('delete', old.id, old.text);
     END""",
+    # CJK (issue 15): unicode61 sees a run of Chinese or Japanese as one token, so '数据库' inside
+    # '中文测试数据库' is never found by text_fts. A trigram index of the same text finds any substring of
+    # three characters or more (shorter ones: LIKE over the candidates, see _term_clause).
+    """CREATE VIRTUAL TABLE IF NOT EXISTS text_cjk USING fts5(
+        text, content='text_documents', content_rowid='id', tokenize='trigram'
+    )""",
+    """CREATE TRIGGER IF NOT EXISTS text_documents_cjk_ai AFTER INSERT ON text_documents BEGIN
+        INSERT INTO text_cjk(rowid, text) VALUES (new.id, new.text);
+    END""",
+    """CREATE TRIGGER IF NOT EXISTS text_documents_cjk_ad AFTER DELETE ON text_documents BEGIN
+        INSERT INTO text_cjk(text_cjk, rowid, text) VALUES ('delete', old.id, old.text);
+    END""",
 )
 
 
 class SqliteBackend(SqlBackend):
     name = "sqlite"
     schema = SCHEMA
+
+    def ensure_schema(self) -> None:
+        with self.engine.connect() as conn:
+            had_cjk = conn.execute(text("SELECT 1 FROM sqlite_master WHERE name = 'text_cjk'")).first()
+        super().ensure_schema()
+        if not had_cjk:
+            # Documents indexed before the trigram table existed: index them too, once.
+            with self.engine.begin() as conn:
+                conn.execute(text("INSERT INTO text_cjk(text_cjk) VALUES ('rebuild')"))
+
+    def _term_clause(self, term: Term, name: str, params: dict) -> str:
+        if CJK.search(term.text):
+            needle = compact_cjk(term.text)
+            if len(needle) >= 3:
+                params[name] = '"' + needle.replace('"', '""') + '"'
+                return f"d.id IN (SELECT rowid FROM text_cjk WHERE text_cjk MATCH :{name})"
+            params[name] = self._like(term)
+            return f"d.text LIKE :{name} ESCAPE '\\'"
+        params[name] = ParsedQuery((term,)).to_fts5()
+        return f"d.id IN (SELECT rowid FROM text_fts WHERE text_fts MATCH :{name})"
 
     def _delete_rows(self, conn: Connection, session_id: str) -> int:
         # Forgetting (issue 10): freed cells and pages are overwritten, so the text does not
@@ -69,6 +101,10 @@ class SqliteBackend(SqlBackend):
             conn.execute(text(f"PRAGMA secure_delete = {int(previous or 0)}"))
 
     def search(self, query: ParsedQuery, filters: SearchFilters, limit: int, offset: int = 0) -> list[SearchHit]:
+        if query.has_cjk:
+            with self.engine.connect() as conn:
+                return self._with_deadline(
+                    conn, lambda c: self._substring_search(c, query, filters, limit, offset))
         params: dict = {"match": query.to_fts5(), "limit": limit, "offset": offset, "open": MARK_OPEN,
                         "close": MARK_CLOSE, "tokens": SNIPPET_TOKENS, "candidates": RANK_CANDIDATES}
         where = ["text_fts MATCH :match", *self._filter_clauses(filters, params)]

@@ -22,6 +22,8 @@ from gui_recorder.protocol import Instruction, encode
 from gui_recorder.recording.spool import SpoolSession
 
 CLIENT_OPCODE = "gr-client"
+# An SSH session's printed output (recording/typescript.py): ``gr-typescript,<ts>,<text>``.
+TERMINAL_OPCODE = "gr-typescript"
 
 
 class SessionRecorder:
@@ -38,6 +40,17 @@ class SessionRecorder:
         # forwarded by the relay (nothing reaches guacd that is not on disk).
         self._pending: list[Instruction] = []
         self.finished = False
+        self._terminal = None  # a TypescriptTail for SSH sessions
+
+    def attach_terminal(self, source) -> None:
+        """Record what ``source.read()`` returns (a terminal's output) with each batch guacd sends."""
+        self._terminal = source
+
+    def _terminal_wire(self) -> str:
+        if self._terminal is None or self._sync_ts is None:
+            return ""
+        text = self._terminal.read()
+        return encode((TERMINAL_OPCODE, str(self.now_ts()), text)) if text else ""
 
     def now_ts(self) -> int:
         """The current time in guacd's clock (ms)."""
@@ -57,7 +70,8 @@ class SessionRecorder:
                 if self.first_ts is None:
                     self.first_ts = ts
                     self.wall_start_ms = int(self._wall() * 1000)
-        data = wire
+        # guacd writes the typescript before it flushes the frame showing it: read it with that frame.
+        data = wire + self._terminal_wire()
         if self._pending and self._sync_ts is not None:
             pending, self._pending = self._pending, []
             data += self._client_wire(pending)
@@ -121,7 +135,7 @@ class SessionRecorder:
             self.spool.write(self._client_wire(self._pending).encode())
             self._pending = []
         if self._sync_ts is not None:
-            self.spool.write(encode(("sync", str(self.now_ts()))).encode())
+            self.spool.write((self._terminal_wire() + encode(("sync", str(self.now_ts())))).encode())
         duration = self.now_ts() - self.first_ts if self.first_ts is not None else 0
         self.spool.finish(first_ts=self.first_ts, wall_start_ms=self.wall_start_ms, duration_ms=duration,
                           end_reason=end_reason)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 IGNORED = frozenset({"sync", "nop", "ready", "args", "name", "ack", "error", "disconnect", "log", "msg", "required",
                      "set", "clipboard", "file", "pipe", "audio", "video", "body", "filesystem", "undefine",
                      "argv", "gr-client", "key", "nest", "distort", "touch", "select", "connect", "timezone",
-                     "image", "ping"})
+                     "image", "ping", "gr-typescript"})
 
 
 # -- layers ---------------------------------------------------------------------------

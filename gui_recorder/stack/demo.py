@@ -1,4 +1,4 @@
-"""The dev stack's demo data: accounts (one per role) and its two demo connections, through the gateway's domain."""
+"""The dev stack's demo data: accounts (one per role) and its demo connections (VNC, RDP, SSH), through the gateway's domain."""
 
 from __future__ import annotations
 
@@ -30,6 +30,12 @@ def seed_demo(settings: Settings, info: StackInfo, accounts: dict[str, str]) -> 
                 parameters={"security": "nla", "ignore-cert": "true"},
                 # freerdp-shadow drops the session on clipboard data (seen with guacd 1.3).
                 recording_policy={"allow_clipboard": False}))
+        if info.ssh:
+            # By key (sealed like every credential); the host key is pinned at the first session.
+            specs.append(ConnectionIn(
+                id="demo-ssh", name="Demo SSH server", protocol="ssh", host=info.ssh.host, port=info.ssh.port,
+                username=info.ssh.username, secret_parameters={"private-key": info.ssh.private_key},
+                allowed_roles=DEMO_OPENERS))
         for spec in specs:
             ensure_connection(db, settings, spec)
         return [{"id": s.id, "name": s.name, "protocol": s.protocol} for s in specs]

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gui_recorder.errors import ComponentError
-from gui_recorder.stack import checks
+from gui_recorder.stack import checks, sshd
 from gui_recorder.stack.certs import Issued
 from gui_recorder.stack.process import Managed, RunAs, free_port, reap_stale, write_identities
 from gui_recorder.stack.watchdog import Watchdog
@@ -56,16 +56,20 @@ class MinioInfo:
 
 @dataclass
 class TargetInfo:
-    protocol: str  # "rdp" | "vnc"
+    protocol: str  # "rdp" | "vnc" | "ssh"
     host: str
     port: int
     display: str
     username: str | None
-    password: str
+    password: str | None
+    private_key: str | None = None  # ssh: the login's key (PEM)
+    host_key: str | None = None  # ssh: the server's host key, a known_hosts line
 
     def guacd_parameters(self) -> dict[str, str]:
         """guacd's parameters for this target (what a stored connection holds)."""
-        params = {"hostname": self.host, "port": str(self.port), "password": self.password}
+        params = {"hostname": self.host, "port": str(self.port), "password": self.password or ""}
+        if self.protocol == "ssh":
+            params.update(username=self.username or "")
         if self.protocol == "rdp":
             params.update(username=self.username or "", security="nla", **{"ignore-cert": "true"})
         return params
@@ -78,6 +82,7 @@ class StackInfo:
     minio: MinioInfo | None = None
     vnc: TargetInfo | None = None
     rdp: TargetInfo | None = None
+    ssh: TargetInfo | None = None
     pids: dict[str, int] = field(default_factory=dict)
     demo_user: str | None = None
 
@@ -104,7 +109,7 @@ class Stack:
     children's parent-death signal follows the thread that forked them).
     """
 
-    def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True,
+    def __init__(self, var_dir: Path, *, guacd=True, minio=True, vnc=True, rdp=True, ssh=True,
                  minio_secret_key: str | None = None, demo_user: str | None = DEMO_USER,
                  guacd_tls: Issued | None = None, guacd_ca: Path | None = None, minio_drives: int = 1):
         self.var_dir = var_dir.resolve()
@@ -114,13 +119,13 @@ class Stack:
         # MinIO ties its data directory to the root credentials: a stack that
         # keeps its data across restarts (the dev stack) must keep its key too.
         self._minio_secret_key = minio_secret_key
-        self.wanted = {"guacd": guacd, "minio": minio, "vnc": vnc, "rdp": rdp}
+        self.wanted = {"guacd": guacd, "minio": minio, "vnc": vnc, "rdp": rdp, "ssh": ssh}
         self.info = StackInfo(var_dir=str(self.var_dir))
         self._procs: list[Managed] = []
         self._logs = self.var_dir / "logs"
         self._identities = self.var_dir / "processes.json"
         # Only root can (and must) drop to the demo account; anyone else already is unprivileged.
-        self._demo = RunAs.lookup(demo_user) if demo_user and os.geteuid() == 0 and (vnc or rdp) else None
+        self._demo = RunAs.lookup(demo_user) if demo_user and os.geteuid() == 0 and (vnc or rdp or ssh) else None
         self.info.demo_user = self._demo.name if self._demo else None
         self._private: Path | None = None
         self._bad_displays: set[int] = set()  # where a desktop failed to come up: retried elsewhere
@@ -178,6 +183,8 @@ class Stack:
                 self._start_target(self._start_vnc)
             if self.wanted["rdp"]:
                 self._start_target(self._start_rdp)
+            if self.wanted["ssh"]:
+                self._start_ssh()
         except BaseException:
             self.stop()
             raise
@@ -290,6 +297,21 @@ class Stack:
         )
         proc.wait_ready(lambda: checks.rdp_negotiates("127.0.0.1", port))
         self.info.rdp = TargetInfo("rdp", "127.0.0.1", port, display, username, password)
+
+    def _start_ssh(self) -> None:
+        """A real OpenSSH server logging in the demo account (see stack/sshd.py); as root only the demo
+        account, otherwise (no root, no namespace) whoever runs the stack, by key alone."""
+        import getpass
+
+        port = free_port()
+        user = self._demo.name if self._demo else getpass.getuser()
+        files = sshd.prepare(self.var_dir / "sshd", self._demo_private(), user, port,
+                             uid=self._demo.uid if self._demo else None, gid=self._demo.gid if self._demo else None,
+                             with_password=os.geteuid() == 0)
+        proc = self.spawn("ssh-sshd", sshd.argv(files, port))
+        proc.wait_ready(lambda: sshd.ssh_banner("127.0.0.1", port))
+        self.info.ssh = TargetInfo("ssh", "127.0.0.1", port, "", user, files.password, files.private_key,
+                                   files.host_key_line)
 
     def _demo_private(self) -> Path:
         """A directory only the demo account reads (the RDP server's SAM file): not

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from gui_recorder.errors import OcrError
+from gui_recorder.index.query import CJK
 
 # Larger crops are refused: a region is at most a screen (limits on input).
 MAX_REGION_PIXELS = 4096 * 4096
@@ -117,13 +118,22 @@ class TesseractEngine:
                 continue
             words.append((data["left"][i], data["top"][i], data["width"][i], data["height"][i], word, conf))
         border = 10
-        return [OcrLine(" ".join(w[4] for w in line),
+        return [OcrLine(join_words([w[4] for w in line]),
                         max(0, round((line[0][0] - border) / s)),
                         max(0, round((min(w[1] for w in line) - border) / s)),
                         max(1, round((max(w[0] + w[2] for w in line) - line[0][0]) / s)),
                         max(1, round((max(w[1] + w[3] for w in line) - min(w[1] for w in line)) / s)),
                         sum(w[5] for w in line) / len(line))
                 for line in group_lines(words)]
+
+
+def join_words(words: list[str]) -> str:
+    """Words of one line as text. Between two CJK characters no space: tesseract's chi_sim and jpn
+    report each character or two as a word of its own ('中 文 测试'), and the text on screen has none."""
+    out = words[0] if words else ""
+    for word in words[1:]:
+        out += ("" if CJK.match(out[-1]) and CJK.match(word[0]) else " ") + word
+    return out
 
 
 def group_lines(words: list[tuple]) -> list[list[tuple]]:

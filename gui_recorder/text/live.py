@@ -20,6 +20,8 @@ from gui_recorder.text.items import ScreenText, TypedLine
 from gui_recorder.text.keys import KeyDecoder
 from gui_recorder.text.ocr import ScreenTextExtractor
 from gui_recorder.text.regions import Rect
+from gui_recorder.text.terminal import PrintedLine, TerminalDecoder
+from gui_recorder.text.transfers import Transfer, TransferDecoder
 from gui_recorder.protocol.timeline import Origin
 
 
@@ -33,9 +35,11 @@ class DisplayModel(Protocol):
 class TextUpdate:
     typed: list[TypedLine] = field(default_factory=list)
     screen: list[ScreenText] = field(default_factory=list)
+    printed: list[PrintedLine] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.typed or self.screen)
+        return bool(self.typed or self.screen or self.printed or self.transfers)
 
 
 class LiveText:
@@ -43,11 +47,14 @@ class LiveText:
         self.display = display
         self.origin = Origin()
         self.keys = KeyDecoder(self.origin)
+        self.printed = TerminalDecoder(self.origin)
+        self.transfers = TransferDecoder(self.origin)
         self.screen = ScreenTextExtractor(engine, **extractor_options)
 
     def feed(self, instruction: Instruction) -> TextUpdate:
         """Apply one instruction; return the lines and screen text it completed."""
-        update = TextUpdate(typed=self.keys.feed(instruction))
+        update = TextUpdate(typed=self.keys.feed(instruction), printed=self.printed.feed(instruction),
+                            transfers=self.transfers.feed(instruction))
         offset = self.origin.observe(instruction)
         # Every instruction goes to the display (mouse moves its cursor; it
         # counts and skips what it does not draw).
@@ -62,7 +69,7 @@ class LiveText:
 
     def close(self) -> TextUpdate:
         """The end of the session: the line being typed and the text still settling."""
-        return TextUpdate(self.keys.flush(), self.screen.flush())
+        return TextUpdate(self.keys.flush(), self.screen.flush(), self.printed.flush(), self.transfers.flush())
 
     @property
     def items(self) -> list[ScreenText]:

@@ -32,6 +32,8 @@ from gui_recorder.protocol import Instruction, Parser
 from gui_recorder.text.engine import OcrEngine, OcrLine, TesseractEngine
 from gui_recorder.text.items import ScreenText
 from gui_recorder.text.keys import KeyDecoder, TypedLine
+from gui_recorder.text.terminal import PrintedLine, TerminalDecoder
+from gui_recorder.text.transfers import Transfer, TransferDecoder
 from gui_recorder.text.regions import (
     DEBOUNCE_MS, Rect, Region, RegionTracker, clip, grow_to_text, intersects, text_rows,
 )
@@ -320,6 +322,8 @@ class TextResult:
     typed: list[TypedLine] = field(default_factory=list)
     screen: list[ScreenText] = field(default_factory=list)
     stats: OcrStats = field(default_factory=OcrStats)
+    printed: list[PrintedLine] = field(default_factory=list)  # an SSH terminal's output (text/terminal.py)
+    transfers: list[Transfer] = field(default_factory=list)  # clipboard and files (text/transfers.py)
     # Set when the recording turned out malformed part-way: the text before
     # the bad spot is kept (a damaged recording still has evidence in it).
     damaged: str | None = None
@@ -330,7 +334,8 @@ class TextResult:
 
 
 def extract_text(recording: bytes | str | Path | Iterable[Instruction], *, frames,
-                 engine: OcrEngine | None = None, debounce_ms: int = DEBOUNCE_MS) -> TextResult:
+                 engine: OcrEngine | None = None, debounce_ms: int = DEBOUNCE_MS,
+                 keep_files: bool = False) -> TextResult:
     """Typed lines and screen text of a whole recording (offsets from its first timestamp).
 
     ``frames`` turns instructions into ``(offset_ms, frame, dirty_rects)`` at
@@ -339,6 +344,8 @@ def extract_text(recording: bytes | str | Path | Iterable[Instruction], *, frame
     """
 
     keys = KeyDecoder()
+    printed = TerminalDecoder(keys.origin)
+    transfers = TransferDecoder(keys.origin, keep_files=keep_files)
     extractor = ScreenTextExtractor(engine or TesseractEngine(), debounce_ms)
     result = TextResult(stats=extractor.stats)
     frame_offset = [0]
@@ -350,6 +357,8 @@ def extract_text(recording: bytes | str | Path | Iterable[Instruction], *, frame
         try:
             for instruction in iter_instructions(recording):
                 result.typed.extend(keys.feed(instruction))
+                result.printed.extend(printed.feed(instruction))
+                result.transfers.extend(transfers.feed(instruction))
                 if instruction[0] == "sync":
                     frame_offset[0] = keys.origin.last_offset
                 elif instruction[0] in ("key", "mouse") and keys.origin.first is not None:
@@ -362,6 +371,8 @@ def extract_text(recording: bytes | str | Path | Iterable[Instruction], *, frame
     for _offset_ms, frame, dirty in frames(tee()):
         result.screen.extend(extractor.feed_frame(frame_offset[0], frame, dirty))
     result.typed.extend(keys.flush())
+    result.printed.extend(printed.flush())
+    result.transfers.extend(transfers.flush())
     result.screen.extend(extractor.flush())
     result.screen.sort(key=lambda item: (item.first_ms, item.y, item.x))
     return result

@@ -26,6 +26,7 @@ from gui_recorder.text.items import TypedLine
 from gui_recorder.text.live import LiveText
 from gui_recorder.vocabulary import Tier
 from gui_recorder.worker.runner import Context
+from gui_recorder.worker.tasks import ocr_languages
 
 log = logging.getLogger(__name__)
 LIVE_BATCH_MS = 5000  # OCR what settled at least this often, so screen text is searchable soon
@@ -38,6 +39,8 @@ class _Follow:
     next_index: int = 1  # the first segment not yet wholly read
     part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
     typed: list[TypedLine] = field(default_factory=list)
+    printed: list = field(default_factory=list)  # an SSH terminal's lines (text/terminal.py)
+    transfers: list = field(default_factory=list)  # clipboard and files (text/transfers.py)
     broken: bool = False
     last_error: str | None = None  # the storage error last logged, so it is logged once
 
@@ -50,7 +53,8 @@ def _forgotten(ctx: Context, session_id: str) -> bool:
 
 class LiveIndexer:
     def __init__(self, engine=None):
-        self.engine = engine or TesseractEngine()
+        # An injected engine (tests) reads every session; otherwise each gets its connection's languages.
+        self.engine = engine
         self.following: dict[str, _Follow] = {}
 
     def __call__(self, ctx: Context) -> None:
@@ -66,8 +70,9 @@ class LiveIndexer:
             for session_id, row in active.items():
                 follow = self.following.get(session_id)
                 if follow is None:
+                    engine = self.engine or TesseractEngine(lang=ocr_languages(ctx, row.connection_id))
                     follow = self.following[session_id] = _Follow(
-                        LiveText(LiveDisplay(), self.engine, batch_ms=LIVE_BATCH_MS))
+                        LiveText(LiveDisplay(), engine, batch_ms=LIVE_BATCH_MS))
                 try:
                     if follow.broken or not self._read_new(ctx, session_id, follow):
                         continue
@@ -86,7 +91,8 @@ class LiveIndexer:
                     # must not get its text back from this pass.
                     if _forgotten(ctx, session_id):
                         continue
-                    index.index_session(meta, follow.typed, list(follow.live.items))
+                    index.index_session(meta, follow.typed, list(follow.live.items), follow.printed,
+                                        follow.transfers)
                 except GuiRecorderError as exc:
                     log.warning("live index of session %s failed: %s", session_id, exc)
 
@@ -144,3 +150,5 @@ class LiveIndexer:
         for ins in instructions:
             update = follow.live.feed(ins)
             follow.typed.extend(update.typed)
+            follow.printed.extend(update.printed)
+            follow.transfers.extend(update.transfers)

@@ -8,18 +8,20 @@ exist (the render task writes ``video-info.json`` last).
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from pathlib import Path
 
-from gui_recorder.db import Session
+from gui_recorder.db import Connection, Session
 from gui_recorder.errors import NotFoundError
 from gui_recorder.protocol import Parser
-from gui_recorder.storage.keys import media_key
+from gui_recorder.storage.keys import file_key, media_key
 from gui_recorder.recording.reader import iter_recording
 from gui_recorder.sessions import rows
 from gui_recorder.vocabulary import JobKind
 from gui_recorder.worker.runner import Context
 
+_MIMETYPE = re.compile(r"^[\w.+-]{1,64}/[\w.+-]{1,64}$")  # what a stream's mimetype must look like to be stored
 IDLE_MS = 5000  # a stretch without drawing or input longer than this is "idle" for the player
 
 
@@ -90,21 +92,42 @@ def render_task(ctx: Context, session_id: str) -> None:
     _update(ctx, session_id, video={**info, "video_key": media_key(session_id, "video.webm")})
 
 
-def index_recording(index, session, recording, engine=None) -> dict:
+def index_recording(index, session, recording, engine=None, keep_file=None) -> dict:
     """The text stage on a whole recording (frames drawn by render), then the index.
 
     ``index`` is a ``SearchIndex``, ``session`` its ``SessionMeta``;
     ``recording`` is a path, bytes or instructions; ``engine`` defaults to
-    tesseract. Indexing again replaces the session's documents. Returns counts
+    tesseract. ``keep_file`` (a callable) receives each transferred file with its bytes, when the
+    connection keeps them. Indexing again replaces the session's documents. Returns counts
     for the job log.
     """
     from gui_recorder.render import screen_frames
     from gui_recorder.text.ocr import extract_text
 
-    result = extract_text(recording, frames=screen_frames, engine=engine)
-    stored = index.index_session(session, result.typed, result.screen)
-    return {"typed_lines": len(result.typed), "screen_items": len(result.screen), "documents": stored,
+    result = extract_text(recording, frames=screen_frames, engine=engine, keep_files=keep_file is not None)
+    kept = 0
+    for transfer in result.transfers:
+        if keep_file is not None and transfer.data is not None:
+            keep_file(transfer)
+            kept += 1
+    stored = index.index_session(session, result.typed, result.screen, result.printed, result.transfers)
+    return {"typed_lines": len(result.typed), "screen_items": len(result.screen),
+            "printed_lines": len(result.printed), "transfers": len(result.transfers), "files_kept": kept,
+            "documents": stored,
             "ocr_calls": result.stats.calls, "rows_reused": result.stats.rows_reused, "damaged": result.damaged}
+
+
+def _policy(ctx: Context, connection_id: str | None) -> dict:
+    if not connection_id:
+        return {}
+    with ctx.db.session() as s:
+        row = s.get(Connection, connection_id)
+    return dict(row.recording_policy or {}) if row is not None else {}
+
+
+def ocr_languages(ctx: Context, connection_id: str | None) -> str:
+    """The tesseract languages of a connection's screens: its recording policy's, else the setting."""
+    return _policy(ctx, connection_id).get("ocr_languages") or ctx.settings.ocr_languages
 
 
 def index_task(ctx: Context, session_id: str) -> None:
@@ -112,6 +135,7 @@ def index_task(ctx: Context, session_id: str) -> None:
     from datetime import UTC, datetime
 
     from gui_recorder.index import SearchIndex, SessionMeta
+    from gui_recorder.text.engine import TesseractEngine
 
     with ctx.db.session() as s:
         row = s.get(Session, session_id)
@@ -123,7 +147,16 @@ def index_task(ctx: Context, session_id: str) -> None:
         recording = Path(tmp) / "recording.guac"
         fetch_recording(ctx, session_id, recording)
         with SearchIndex.from_settings(ctx.settings) as index:
-            index_recording(index, meta, recording)
+            keep = None
+            if _policy(ctx, row.connection_id).get("keep_transferred_files"):
+                object_meta = _object_meta(ctx, session_id)
+
+                def keep(transfer) -> None:
+                    mimetype = transfer.mimetype if _MIMETYPE.match(transfer.mimetype) else "application/octet-stream"
+                    ctx.hot.put_bytes(file_key(session_id, transfer.sha256), transfer.data, mimetype, object_meta)
+
+            index_recording(index, meta, recording, TesseractEngine(lang=ocr_languages(ctx, row.connection_id)),
+                            keep)
 
 
 def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:

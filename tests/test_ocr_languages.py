@@ -1,0 +1,82 @@
+"""Screens in German, Russian and Chinese (issue 15): a real Tk window on the real VNC desktop, read by
+tesseract in the connection's languages, found by search (CJK through the trigram path)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+
+import pytest
+
+from conftest import wait_for
+from support.sessions import drive_session
+
+GERMAN = ["Größe", "Übung", "Prüfung", "Schlüssel", "Lösung", "Änderung", "Bücher", "Gebäude", "Brücke",
+          "Gemüse", "Küche", "Fähre", "Straße", "Grüße"]
+RUSSIAN = ["привет", "сервер", "пароль", "доступ", "журнал", "проверка", "система", "ошибка", "память",
+           "сеть", "ключ", "запись", "отчёт", "таблица"]
+CHINESE = ["服务器", "数据库", "密码", "用户", "网络", "系统", "错误", "文件", "安全", "管理员", "日志", "配置",
+           "备份", "权限"]
+LANGUAGES = "eng+deu+rus+chi_sim"
+
+WINDOW = r"""
+import sys, tkinter as tk
+root = tk.Tk(); root.title(sys.argv[1]); root.geometry("+40+470"); root.configure(bg="white")
+for font, line in zip(sys.argv[2::2], sys.argv[3::2]):
+    tk.Label(root, text=line, font=(font, 20), bg="white", fg="black").pack(anchor="w", padx=12, pady=6)
+root.mainloop()
+"""
+
+
+@pytest.fixture
+def language_window(stack):
+    """A Tk window on the demo VNC desktop, as the demo account, showing words picked at random."""
+    rng = secrets.SystemRandom()
+    words = {"deu": rng.sample(GERMAN, 4), "rus": rng.sample(RUSSIAN, 4), "chi": rng.sample(CHINESE, 4)}
+    title = "langs-" + secrets.token_hex(3)
+    args = ["DejaVu Sans", " ".join(words["deu"]), "DejaVu Sans", " ".join(words["rus"]),
+            "Noto Sans CJK SC", " ".join(words["chi"])]
+    user = ["runuser", "-u", stack.demo_user, "--"] if stack.demo_user else []
+    proc = subprocess.Popen([*user, "env", f"DISPLAY={stack.vnc.display}", "/usr/bin/python3", "-c", WINDOW,
+                             title, *args])
+    try:
+        env = {"DISPLAY": stack.vnc.display, "PATH": "/usr/bin:/bin"}
+        wait_for(lambda: subprocess.run(["xdotool", "search", "--name", f"^{title}$"], env=env,
+                                        capture_output=True).returncode == 0, timeout=30, interval=0.2,
+                 what="the Tk window on the VNC desktop")
+        yield words
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_german_russian_and_chinese_screen_words_are_found(gateway, worker, stack, language_window):
+    conn_id = "vnc-langs-" + secrets.token_hex(3)
+    with gateway.api("admin") as admin:
+        admin.post("/api/admin/connections", json={
+            "id": conn_id, "name": "VNC in three languages", "protocol": "vnc", "host": stack.vnc.host,
+            "port": stack.vnc.port, "password": stack.vnc.password, "allowed_roles": ["vendor"],
+            "recording_policy": {"ocr_languages": LANGUAGES}}).raise_for_status()
+        assert admin.get(f"/api/admin/connections/{conn_id}").json()["recording_policy"]["ocr_languages"] == LANGUAGES
+    try:
+        session_id = await drive_session(gateway, conn_id, "", seconds=3)
+        words = [w for group in language_window.values() for w in group]
+        with gateway.api("auditor") as auditor:
+            def found(word):
+                results = auditor.get("/api/search", params={"q": word, "source": "screen"}).json()["results"]
+                return any(r["session_id"] == session_id for r in results)
+
+            missing = words
+            deadline = time.monotonic() + 180  # the live pass, then the session's index job
+            while missing and time.monotonic() < deadline:
+                missing = [w for w in missing if not found(w)]
+                if missing:
+                    time.sleep(1)
+            text = [e["text"] for e in auditor.get(f"/api/sessions/{session_id}/text").json()["items"]]
+            assert not missing, f"not found: {missing}; read: {text}"
+            # The same words through the other spelling a user may type: case and umlauts folded.
+            assert found(language_window["deu"][0].lower()) and found(language_window["rus"][0].upper())
+    finally:
+        with gateway.api("admin") as admin:
+            admin.delete(f"/api/admin/connections/{conn_id}")
