@@ -7,6 +7,7 @@ moving, listing and deleting "everything of a session" is one prefix::
     sessions/<id>/manifest.json           the recording's manifest (segments, sizes, SHA-256)
     sessions/<id>/segments/000001.guac    the recording, in segments
     sessions/<id>/media/<name>            rendered media: video.webm, video-info.json, thumbnails...
+    sessions/<id>/datakey.json            sealed recordings: the data key, wrapped by a KEK (rotation rewrites it)
 """
 
 from __future__ import annotations
@@ -27,3 +28,8 @@ def manifest_key(session_id: str) -> str:
 def media_key(session_id: str, name: str) -> str:
     """Rendered media of a session (video, thumbnails, poster), beside its recording."""
     return f"{session_prefix(session_id)}media/{name}"
+
+
+def data_key_key(session_id: str) -> str:
+    """A sealed recording's wrapped data key: its own object, so KEK rotation rewrites nothing else."""
+    return f"{session_prefix(session_id)}datakey.json"
