@@ -134,8 +134,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     db = Database(settings)
     db.create_all()
+    from gui_recorder.sealing.provider import sealing_keys
+
     results = import_directory(db, write_store(settings), directory,
-                               on_imported=lambda session_id: jobs.enqueue_all(db, session_id))
+                               on_imported=lambda session_id: jobs.enqueue_all(db, session_id),
+                               sealing=sealing_keys(settings))
     for r in results:
         print(f"{r.status:8} {r.path}" + (f"  session {r.session_id}" if r.session_id else "")
               + (f"  ({r.detail})" if r.detail else ""))

@@ -89,3 +89,24 @@ def iter_recording(store: ObjectStore, spool_root: Path, session_id: str,
                 yield data
             else:
                 yield from open_segment(records, index, data, allow_torn_tail=path.suffix == ".part")
+
+
+def read_spool(session_dir: Path, keyring: KeyRing | None = None) -> bytes:
+    """What a session's spool directory holds, decrypted, in segment order (sealed and open segments alike).
+
+    An open segment may end in a record only partly written (a full disk): it was never acknowledged, so
+    it is left out, exactly as recovery will cut it off.
+    """
+    envelope_path = session_dir / DATA_KEY_FILE
+    records = None
+    if envelope_path.exists():
+        if keyring is None:
+            raise KeyUnavailableError(f"{session_dir} is sealed and no key ring was given to read it", "?")
+        records = data_key_records(keyring, json.loads(envelope_path.read_text()))
+    parts = sorted((p for p in session_dir.iterdir() if p.suffix in (".guac", ".part")), key=lambda p: int(p.stem))
+    out = []
+    for path in parts:
+        data = path.read_bytes()
+        out.extend([data] if records is None else
+                   open_segment(records, int(path.stem), data, allow_torn_tail=path.suffix == ".part"))
+    return b"".join(out)

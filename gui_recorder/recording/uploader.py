@@ -235,7 +235,8 @@ class Uploader:
             self.store.put_json(data_key_key(session_dir.name), envelope, object_meta)
         checkpoints_path = session_dir / CHECKPOINTS_FILE
         checkpoints = self._read_json(checkpoints_path) if checkpoints_path.exists() else []
-        manifest["sealing"] = {**sealing_summary(envelope, checkpoints, None), "data_key": data_key_key(session_dir.name)}
+        manifest["sealing"] = {**sealing_summary(envelope, checkpoints, None),
+                               "data_key": data_key_key(session_dir.name)}
 
     async def run(self, interval: float = 1.0) -> None:
         """Drain forever; back off while the store is unreachable. Only cancellation ends it."""

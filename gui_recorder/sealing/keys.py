@@ -16,6 +16,7 @@ the SHA-256 fingerprint of its public key in DER (SubjectPublicKeyInfo), which
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import uuid
@@ -70,7 +71,8 @@ class FileKek:
         if not path.exists():
             if not create:
                 raise KeyUnavailableError(f"the key-encryption key file {path} does not exist", str(path))
-            write_secret_file(path, os.urandom(32).hex().encode() + b"\n")
+            with contextlib.suppress(FileExistsError):  # another process (the worker) made it first
+                write_secret_file(path, os.urandom(32).hex().encode() + b"\n")
         try:
             return cls(bytes.fromhex(path.read_text().strip()))
         except ValueError as exc:
@@ -180,7 +182,8 @@ class FileSigner:
             pem = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM,
                                                              serialization.PrivateFormat.PKCS8,
                                                              serialization.NoEncryption())
-            write_secret_file(path, pem)
+            with contextlib.suppress(FileExistsError):
+                write_secret_file(path, pem)
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), None)
         except ValueError as exc:

@@ -22,6 +22,10 @@ from gui_recorder.sealing.keys import fingerprint, verify_signature
 from gui_recorder.sealing.records import frames
 
 
+ENDS = {"clean": "ended by the gateway", "recovered": "sealed after a gateway crash, by the restarted gateway",
+        "imported": "a guacd recording sealed when imported"}
+
+
 @dataclass
 class Report:
     session_id: str
@@ -124,7 +128,8 @@ def verify_sealed(session_id: str, segments: dict[int, bytes], checkpoints: list
     if matching == len(signed) and matching:
         report.checked.append(f"segments: {matching} present, each matching its signed SHA-256, none extra")
     last = segments.get(len(signed))
-    if finals and reference.end == "clean" and last is not None and hashlib.sha256(last).hexdigest() == signed.get(len(signed)):
+    last_intact = last is not None and hashlib.sha256(last).hexdigest() == signed.get(len(signed))
+    if finals and reference.end in ("clean", "imported") and last_intact:
         try:
             records = list(frames(len(signed), last))
         except TamperedError as exc:
@@ -135,7 +140,7 @@ def verify_sealed(session_id: str, segments: dict[int, bytes], checkpoints: list
             else:
                 report.checked.append("end: the last record carries the final flag (not cut off)")
     if finals:
-        report.checked.append(f"end: {reference.end} ({'sealed after a gateway crash' if reference.end == 'recovered' else 'ended by the gateway'})")
+        report.checked.append(f"end: {reference.end} ({ENDS.get(reference.end, 'unknown')})")
     times = [cp.at for cp in valid]
     if times != sorted(times):
         report.bad("the checkpoints' times go backwards")
