@@ -81,7 +81,7 @@ def add_sealed(add: Callable[[zipfile.ZipFile, str, object], None], zf: zipfile.
             final = f"{number:02d}.txt"
     add(zf, f"{PREFIX}public-key.pem", [public_pem])
     add(zf, f"{PREFIX}public-key.fingerprint", [public_fingerprint.encode() + b"\n"])
-    add(zf, f"{PREFIX}README.txt", [README.format(final=final).encode()])
+    add(zf, f"{PREFIX}README.txt", [README.replace("{final}", final).encode()])
 
 
 def read_sealed(zf: zipfile.ZipFile) -> tuple[dict[int, bytes], list[dict]]:
