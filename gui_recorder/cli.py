@@ -325,6 +325,48 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Offline: a session in the store, or an evidence bundle, against the public key alone."""
+    from gui_recorder.sealing.keys import load_public_key
+    from gui_recorder.sessions.verification import verify_bundle, verify_session
+
+    public = load_public_key(Path(args.public_key).read_bytes())
+    target = Path(args.target)
+    if target.suffix == ".zip" and target.is_file():
+        report = verify_bundle(target, public)
+    else:
+        from gui_recorder.storage.stores import tier_stores
+
+        report = verify_session(tier_stores(load_settings(args)), args.target, public)
+    print("\n".join(report.lines()))
+    report.raise_for_problems()  # TamperedError: exit status 4, the first bad segment named
+    return 0
+
+
+def cmd_public_key(args: argparse.Namespace) -> int:
+    """The signing key's public half and fingerprint: what auditors are given to verify with."""
+    from gui_recorder.sealing.keys import public_key_pem
+    from gui_recorder.sealing.provider import signer
+
+    key = signer(load_settings(args))
+    sys.stdout.write(public_key_pem(key.public_key).decode())
+    print(f"# fingerprint {key.key_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_rotate_kek(args: argparse.Namespace) -> int:
+    from gui_recorder.sealing.provider import keyring
+    from gui_recorder.sessions.verification import rotate_kek
+    from gui_recorder.storage.stores import tier_stores
+
+    settings = load_settings(args)
+    ring = keyring(settings)
+    rewrapped, current = rotate_kek(tier_stores(settings), settings.resolved_spool_dir, ring)
+    print(f"{rewrapped} data key(s) rewrapped with {ring.current.kek_id}, {current} already were; "
+          "no segment was touched. The retired KEKs can now be removed from the settings.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     parser.add_argument("--env-file", help="read settings from this file (e.g. var/dev/gui-recorder.env)")
@@ -363,6 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("settings", help="every setting with its default, bounds and meaning")
     listing.add_argument("--markdown", action="store_true", help="as docs/settings.md")
     listing.set_defaults(func=cmd_settings)
+
+    verify = sub.add_parser("verify", help="check a sealed recording (a session id, or an evidence bundle .zip) "
+                                           "with only the signing public key; exit 4 names the first bad segment")
+    verify.add_argument("target", help="a session id (read from the store) or a bundle .zip")
+    verify.add_argument("--public-key", required=True, help="the gateway's signing public key (PEM or DER)")
+    verify.set_defaults(func=cmd_verify)
+
+    public = sub.add_parser("public-key", help="print the signing public key (PEM; fingerprint on stderr)")
+    public.set_defaults(func=cmd_public_key)
+
+    rotate = sub.add_parser("rotate-kek", help="rewrap every data key with the current KEK (segments untouched)")
+    rotate.set_defaults(func=cmd_rotate_kek)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)
