@@ -210,9 +210,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        if isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
+        if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
             value = json.dumps([{k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
                                  for k, v in item.items() if v is not None} for item in value])
+        elif isinstance(value, list):  # paths and labels (the retired sealing keys): a JSON list
+            value = json.dumps([str(item) for item in value])
         env[f"GUI_RECORDER_{name.upper()}"] = str(value)
     return env
 
