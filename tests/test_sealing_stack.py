@@ -359,3 +359,28 @@ def test_softhsm_seals_wraps_and_signs_a_recording_through_spool_and_minio(softh
     assert (rewrapped, current) == (1, 1)
     assert parse_all(b"".join(iter_recording(store, tmp_path / "spool2", "hsm2", keys.keyring)))[0][0] == "rect"
     assert store.get_json(data_key_key("hsm2"))["kek_id"] == keys.keyring.current.kek_id
+
+
+def test_import_seals_a_guacd_recording_like_a_live_one(gateway, stack, tmp_path):
+    from gui_recorder.recording.importer import store_file
+    from gui_recorder.sealing.provider import sealing_keys
+
+    recording = tmp_path / "alice@server-1.guac"
+    frames = [encode(Instruction("size", 0, 1024, 768))]
+    for i in range(16000):  # > 1 MiB: several segments
+        frames.append(encode(Instruction("rect", 0, i % 1000, i % 700, 10, 10)) + encode(Instruction("sync", 1000 + i)))
+        frames.append(encode(Instruction("key", 97, 1, 1000 + i)))
+    recording.write_bytes("".join(frames).encode())
+    keys = sealing_keys(gateway.settings)
+    store = _store(stack, "seal-import-" + hashlib.sha1(str(tmp_path).encode()).hexdigest()[:8])
+    result = store_file(store, recording, lambda _sid: False, keys)
+    assert result.status == "imported"
+    sid = result.session_id
+    manifest = store.get_json(manifest_key(sid))
+    assert len(manifest["segments"]) >= 2 and manifest["sealing"]["final"]
+    for info in store.list(session_prefix(sid)):
+        body = store.get_bytes(info.key)
+        assert b".key," not in body and b".sync," not in body, info.key
+    assert b"".join(iter_recording(store, tmp_path / "no-spool", sid, keys.keyring)) == recording.read_bytes()
+    report = verify_session([StorageTier("hot", store)], sid, keys.signer.public_key)
+    assert report.ok and any("end: imported" in line for line in report.lines()), report.lines()
