@@ -40,13 +40,19 @@ def _wrap_context(session_id: str, data_key_id: str) -> bytes:
 
 
 def write_secret_file(path: Path, data: bytes) -> None:
-    """Create ``path`` 0600 (never readable by others, not even for an instant); refuses to overwrite."""
+    """Create ``path`` 0600 with ``data`` (never readable by others, never seen half-written); refuses to
+    overwrite (FileExistsError): the gateway and the worker may both create it at their first start."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)  # atomic, and fails if another process made it first
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class Kek(Protocol):
