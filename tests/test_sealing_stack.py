@@ -220,7 +220,7 @@ def test_evidence_bundle_verifies_with_the_cli_and_by_hand_with_openssl(gateway,
     assert bad.returncode == 4 and "segment 000002" in bad.stdout.splitlines()[-1], bad.stdout
 
 
-def test_a_tampered_segment_is_never_served_as_whole_and_is_reported(gateway, stack):
+def test_a_tampered_segment_is_never_served_as_whole_and_is_reported(gateway, stack, tmp_path):
     import asyncio
 
     session_id = asyncio.run(drive_session(gateway, "demo-vnc", "echo tamper-me\n", seconds=4.0))
@@ -252,6 +252,21 @@ def test_a_tampered_segment_is_never_served_as_whole_and_is_reported(gateway, st
     value = re.search(r"^gr_recording_tampered_reads_total (\S+)$", metrics, re.M)
     assert value and float(value.group(1)) >= 1
 
+    # The worker meets it too: rendering refuses the recording and says so in the audit log.
+    from gui_recorder.errors import TamperedError
+    from gui_recorder.worker.runner import Context
+    from gui_recorder.worker.tasks import fetch_recording
+
+    services = gateway.app.state.services
+    ctx = Context(settings=gateway.settings, db=services.db, hot=None, reader=services.reader_store)
+    with pytest.raises(TamperedError) as refused_render:
+        fetch_recording(ctx, session_id, tmp_path / "render-input.guac")
+    assert refused_render.value.segment == 2
+    with gateway.api("admin") as admin:
+        whiles = {e["detail"]["while"] for e in admin.get("/api/audit", params={"limit": 200}).json()
+                  if e["target"] == session_id and e["action"] == "recording.tampered"}
+    assert whiles == {"serving it", "rendering or indexing it"}, whiles
+
     # A data key wrapped by a KEK this gateway does not hold: a clear error naming that key's id.
     stranger = KeyRing(FileKek(os.urandom(32)))
     envelope = store.get_json(data_key_key(session_id))
@@ -280,7 +295,8 @@ def test_kek_rotation_rewraps_only_envelopes_and_every_session_stays_playable(ga
         "seal_retired_kek_files": [gateway.settings.seal_kek_file], "spool_dir": tmp_path / "spool"})
     rotated = subprocess.run([sys.executable, "-m", "gui_recorder.cli", "rotate-kek"], env=_env(settings),
                              capture_output=True, text=True, timeout=120)
-    assert rotated.returncode == 0 and rotated.stdout.startswith("1 data key(s) rewrapped"), rotated.stdout + rotated.stderr
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert rotated.stdout.startswith("1 data key(s) rewrapped"), rotated.stdout
     envelope = scratch.get_json(data_key_key(sealed_session))
     new_ring = KeyRing(FileKek.load(new_kek))  # the old KEK retired: not in the ring at all
     assert envelope["kek_id"] == new_ring.current.kek_id
