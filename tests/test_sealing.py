@@ -238,3 +238,29 @@ def test_a_killed_gateway_leaves_a_signed_prefix_and_recovery_signs_the_rest(tmp
     assert any("sealed after a gateway crash" in line for line in report.lines())
     data = b"".join(iter_recording(NoStore(), tmp_path, "s1", keys.keyring))
     assert parse_all(data)[-1] == ("sync", "9000")
+
+
+def test_sealed_objects_decrypt_any_range_and_refuse_a_moved_or_altered_chunk(tmp_path):
+    from gui_recorder.sealing.objects import CHUNK, ObjectSealer, is_sealed, plain_size
+
+    sealer = ObjectSealer("s", os.urandom(32))
+    plain = os.urandom(3 * CHUNK + 1234)
+    source, target = tmp_path / "video.webm", tmp_path / "video.webm.sealed"
+    source.write_bytes(plain)
+    sealer.seal_file("video.webm", source, target)
+    blob = target.read_bytes()
+    assert is_sealed(blob) and plain_size(blob) == len(plain) and plain[:4096] not in blob
+
+    def read(offset, n):
+        return blob[offset:offset + n]
+
+    for start, length in ((0, len(plain)), (100, 200), (CHUNK - 5, 10), (2 * CHUNK, CHUNK + 1234), (len(plain) - 1, 1)):
+        assert b"".join(sealer.open_range("video.webm", read, len(plain), start, length)) == \
+            plain[start:start + length]
+    assert sealer.open_bytes("poster.jpg", b"\xff\xd8 plain legacy") == b"\xff\xd8 plain legacy"
+    with pytest.raises(TamperedError):  # the same bytes under another object's name
+        sealer.open_bytes("sprite.jpg", blob)
+    altered = bytearray(blob)
+    altered[-100] ^= 1
+    with pytest.raises(TamperedError, match="chunk 3"):
+        sealer.open_bytes("video.webm", bytes(altered))

@@ -400,3 +400,35 @@ def test_import_seals_a_guacd_recording_like_a_live_one(gateway, stack, tmp_path
     assert b"".join(iter_recording(store, tmp_path / "no-spool", sid, keys.keyring)) == recording.read_bytes()
     report = verify_session([StorageTier("hot", store)], sid, keys.signer.public_key)
     assert report.ok and any("end: imported" in line for line in report.lines()), report.lines()
+
+
+def test_rendered_media_is_sealed_in_minio_and_served_decrypted_with_ranges(gateway, worker, stack,
+                                                                            sealed_session):
+    from conftest import wait_for
+
+    from gui_recorder.sealing.objects import MAGIC
+    from gui_recorder.storage.keys import media_key
+
+    store = ObjectStore(stack.minio.endpoint, stack.minio.access_key, stack.minio.secret_key,
+                        gateway.settings.tiers[0].bucket)
+    wait_for(lambda: store.exists(media_key(sealed_session, "video-info.json")), timeout=240, interval=1,
+             what="the sealed session to be rendered")
+    for name in ("video.webm", "sprite.jpg", "poster.jpg", "thumbnails.json"):
+        assert store.get_bytes(media_key(sealed_session, name), 0, len(MAGIC)) == MAGIC, name
+    with gateway.api("auditor") as auditor:
+        video = auditor.get(f"/api/sessions/{sealed_session}/video").raise_for_status()
+        assert video.content[:4] == b"\x1a\x45\xdf\xa3", "a WebM (EBML) once decrypted"
+        assert int(video.headers["content-length"]) == len(video.content)
+        n = len(video.content)
+        start, end = n // 3, min(n - 1, n // 3 + 70_000)  # across a 64 KiB chunk boundary when long enough
+        part = auditor.get(f"/api/sessions/{sealed_session}/video", headers={"Range": f"bytes={start}-{end}"})
+        assert part.status_code == 206 and part.content == video.content[start:end + 1]
+        assert part.headers["content-range"] == f"bytes {start}-{end}/{n}"
+        tail = auditor.get(f"/api/sessions/{sealed_session}/video", headers={"Range": "bytes=-10"})
+        assert tail.content == video.content[-10:]
+        assert auditor.get(f"/api/sessions/{sealed_session}/poster").content[:2] == b"\xff\xd8"
+        assert auditor.get(f"/api/sessions/{sealed_session}/thumbnails").json()["items"]
+        assert auditor.get(f"/api/sessions/{sealed_session}/thumbnails", params={"t": 1000}).content[:2] == b"\xff\xd8"
+        bundle = zipfile.ZipFile(io.BytesIO(
+            auditor.get(f"/api/sessions/{sealed_session}/export").raise_for_status().content))
+    assert bundle.read("video.webm") == video.content

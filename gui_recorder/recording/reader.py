@@ -110,3 +110,16 @@ def read_spool(session_dir: Path, keyring: KeyRing | None = None) -> bytes:
         out.extend([data] if records is None else
                    open_segment(records, int(path.stem), data, allow_torn_tail=path.suffix == ".part"))
     return b"".join(out)
+
+
+def media_sealer(store: ObjectStore, spool_root: Path, session_id: str, keyring: KeyRing | None):
+    """The ``ObjectSealer`` of a sealed session's rendered media (its data key), None for an unsealed one."""
+    from gui_recorder.sealing.objects import ObjectSealer
+
+    envelope = load_envelope(store, spool_root, session_id, load_manifest(store, session_id))
+    if envelope is None:
+        return None
+    if keyring is None:
+        raise KeyUnavailableError(f"session {session_id} is sealed and no key ring was given to read it",
+                                  envelope.get("kek_id", "?"))
+    return ObjectSealer(session_id, keyring.open(envelope))

@@ -20,13 +20,23 @@ from pathlib import Path
 from gui_recorder.db import Database, Session
 from gui_recorder.errors import NotFoundError
 from gui_recorder.errors import TamperedError
-from gui_recorder.recording.reader import iter_recording, load_manifest
+from gui_recorder.recording.reader import iter_recording, load_manifest, media_sealer
+from gui_recorder.sealing.objects import HEADER, is_sealed, plain_size
 from gui_recorder.sealing.keys import KeyRing, SealingKeys, fingerprint, public_key_pem
 from gui_recorder.sessions.sealed_bundle import add_sealed
 from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.sessions.rows import reviews_of, session_out
 from gui_recorder.storage.keys import manifest_key
 from gui_recorder.storage.tiering import TieredStore
+
+
+def _video(store: TieredStore, spool_root: Path, session_id: str, key: str, keyring: KeyRing | None):
+    """The rendered video as it plays: decrypted chunk by chunk when sealed."""
+    head = store.get_bytes(key, 0, HEADER)
+    if not is_sealed(head):
+        return store.iter_bytes(key)
+    sealer = media_sealer(store, spool_root, session_id, keyring)
+    return sealer.open_range("video.webm", lambda offset, n: store.get_bytes(key, offset, n), plain_size(head))
 
 
 def build_bundle(db: Database, store: TieredStore, spool_root: Path, session_id: str, target: Path,
@@ -67,7 +77,7 @@ def build_bundle(db: Database, store: TieredStore, spool_root: Path, session_id:
                        fingerprint(public))
         video = (row.video or {}).get("video_key")
         if video:
-            add(zf, "video.webm", store.iter_bytes(video))
+            add(zf, "video.webm", _video(store, spool_root, session_id, video, keyring))
         facts = session_out(row, reviews_of(db, session_id)).model_dump(mode="json")
         add(zf, "session.json", [json.dumps(facts, indent=2).encode()])
         if timeline is not None:

@@ -15,7 +15,7 @@ from gui_recorder.db import Session
 from gui_recorder.errors import NotFoundError, TamperedError
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import media_key
-from gui_recorder.recording.reader import iter_recording
+from gui_recorder.recording.reader import iter_recording, media_sealer
 from gui_recorder.sealing.provider import keyring as configured_keyring
 from gui_recorder.sessions import rows
 from gui_recorder.sessions.tamper import mark_tampered
@@ -91,7 +91,12 @@ def render_task(ctx: Context, session_id: str) -> None:
         meta = _object_meta(ctx, session_id)
         types = {"video.webm": "video/webm", "sprite.jpg": "image/jpeg", "thumbnails.json": "application/json",
                  "poster.jpg": "image/jpeg"}
+        # A sealed session's media is sealed with its data key (issue 13); video-info.json holds figures only.
+        sealer = media_sealer(ctx.reader, ctx.settings.resolved_spool_dir, session_id, _keyring(ctx))
         for name, path in outputs.items():
+            if sealer is not None:
+                sealer.seal_file(name, path, path.with_name(name + ".sealed"))
+                path = path.with_name(name + ".sealed")
             ctx.hot.put_file(media_key(session_id, name), path, types[name], meta)
         info = {"duration_ms": result.duration_ms, "width": result.width, "height": result.height,
                 "frames": result.frames_encoded, "bytes": outputs["video.webm"].stat().st_size,
