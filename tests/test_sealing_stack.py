@@ -33,7 +33,7 @@ from gui_recorder.errors import KeyUnavailableError
 from gui_recorder.protocol import Instruction, encode, parse_all
 from gui_recorder.recording import SegmentSpool, SessionRecorder, Uploader
 from gui_recorder.recording.reader import iter_recording
-from gui_recorder.sealing.keys import FileKek, FileSigner, KeyRing, SealingKeys, public_key_pem
+from gui_recorder.sealing.keys import FileKek, FileSigner, KeyRing, SealingKeys, load_public_key, public_key_pem
 from gui_recorder.sessions.verification import rotate_kek, verify_session
 from gui_recorder.settings import TierSettings
 from gui_recorder.storage import ObjectStore
@@ -130,6 +130,7 @@ def test_verify_passes_fresh_in_minio_and_fails_naming_the_segment_for_each_tamp
     assert "times:" in fresh.stdout and "end: clean" in fresh.stdout
 
     original = {key: scratch.get_bytes(key) for key in segments}
+    public = load_public_key(public_pem.read_bytes())
     extra_key = segments[0].replace(f"{1:06d}", f"{n + 1:06d}")
 
     def flip():
@@ -162,7 +163,8 @@ def test_verify_passes_fresh_in_minio_and_fails_naming_the_segment_for_each_tamp
         for key, body in original.items():  # restore
             scratch.put_bytes(key, body)
         scratch.delete(extra_key) if scratch.exists(extra_key) else None
-        assert _cli_verify(gateway, bucket, sealed_session, public_pem).returncode == 0
+        # Restored: in-process (the CLI's own path, without another interpreter start).
+        assert verify_session([StorageTier("hot", scratch)], sealed_session, public).ok
 
     other = tmp_path / "other.pub.pem"
     other.write_bytes(public_key_pem(FileSigner.load(tmp_path / "other.pem", create=True).public_key))
