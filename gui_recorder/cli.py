@@ -141,8 +141,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     settings = load_settings(args)
     db = Database(settings)
     db.create_all()
+    from gui_recorder.sealing.provider import sealing_keys
+
     results = import_directory(db, write_store(settings), directory,
-                               on_imported=lambda session_id: jobs.enqueue_all(db, session_id))
+                               on_imported=lambda session_id: jobs.enqueue_all(db, session_id),
+                               sealing=sealing_keys(settings))
     for r in results:
         print(f"{r.status:8} {r.path}" + (f"  session {r.session_id}" if r.session_id else "")
               + (f"  ({r.detail})" if r.detail else ""))
@@ -214,11 +217,14 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if hasattr(value, "get_secret_value"):
             value = value.get_secret_value()
-        if isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(i, dict) for i in value)):
-            value = json.dumps(value)  # group -> role maps, role lists: JSON, as the variables are read
-        elif isinstance(value, list):  # tiers: the JSON that GUI_RECORDER_TIERS is read as, secrets included
+        if isinstance(value, dict):
+            value = json.dumps(value)  # group -> role maps: JSON, as the variables are read
+        elif isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+            # tiers (and sinks): the JSON the variable is read as, secrets included
             value = json.dumps([{k: v.get_secret_value() if hasattr(v, "get_secret_value") else v
-                                 for k, v in item.items() if v is not None} for item in value])
+                                 for k, v in item.items() if v is not None} for item in value], default=str)
+        elif isinstance(value, list):  # role lists, paths and labels (the retired sealing keys): a JSON list
+            value = json.dumps([str(item) for item in value])
         env[f"GUI_RECORDER_{name.upper()}"] = str(value)
     return env
 
@@ -389,6 +395,48 @@ def cmd_user(args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Offline: a session in the store, or an evidence bundle, against the public key alone."""
+    from gui_recorder.sealing.keys import load_public_key
+    from gui_recorder.sessions.verification import verify_bundle, verify_session
+
+    public = load_public_key(Path(args.public_key).read_bytes())
+    target = Path(args.target)
+    if target.suffix == ".zip" and target.is_file():
+        report = verify_bundle(target, public)
+    else:
+        from gui_recorder.storage.stores import tier_stores
+
+        report = verify_session(tier_stores(load_settings(args)), args.target, public)
+    print("\n".join(report.lines()))
+    report.raise_for_problems()  # TamperedError: exit status 4, the first bad segment named
+    return 0
+
+
+def cmd_public_key(args: argparse.Namespace) -> int:
+    """The signing key's public half and fingerprint: what auditors are given to verify with."""
+    from gui_recorder.sealing.keys import public_key_pem
+    from gui_recorder.sealing.provider import signer
+
+    key = signer(load_settings(args))
+    sys.stdout.write(public_key_pem(key.public_key).decode())
+    print(f"# fingerprint {key.key_id}", file=sys.stderr)
+    return 0
+
+
+def cmd_rotate_kek(args: argparse.Namespace) -> int:
+    from gui_recorder.sealing.provider import keyring
+    from gui_recorder.sessions.verification import rotate_kek
+    from gui_recorder.storage.stores import tier_stores
+
+    settings = load_settings(args)
+    ring = keyring(settings)
+    rewrapped, current = rotate_kek(tier_stores(settings), settings.resolved_spool_dir, ring)
+    print(f"{rewrapped} data key(s) rewrapped with {ring.current.kek_id}, {current} already were; "
+          "no segment was touched. The retired KEKs can now be removed from the settings.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gui-recorder", description="gui-recorder: privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     parser.add_argument("--env-file", help="read settings from this file (e.g. var/dev/gui-recorder.env)")
@@ -445,6 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
     passwd = user_sub.add_parser("passwd", help="set a local account's password (from a prompt or stdin)")
     passwd.add_argument("name")
     user.set_defaults(func=cmd_user)
+
+
+    verify = sub.add_parser("verify", help="check a sealed recording (a session id, or an evidence bundle .zip) "
+                                           "with only the signing public key; exit 4 names the first bad segment")
+    verify.add_argument("target", help="a session id (read from the store) or a bundle .zip")
+    verify.add_argument("--public-key", required=True, help="the gateway's signing public key (PEM or DER)")
+    verify.set_defaults(func=cmd_verify)
+
+    public = sub.add_parser("public-key", help="print the signing public key (PEM; fingerprint on stderr)")
+    public.set_defaults(func=cmd_public_key)
+
+    rotate = sub.add_parser("rotate-kek", help="rewrap every data key with the current KEK (segments untouched)")
+    rotate.set_defaults(func=cmd_rotate_kek)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

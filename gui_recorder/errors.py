@@ -31,9 +31,13 @@ CLI (``cli.main``)::
     ├── IdentityProviderError  the directory or SSO provider failed      503   0x0201           1008  3
     ├── RenderError            a recording cannot be rendered            500   0x0200           1011  2
     ├── OcrError               the OCR engine (tesseract) failed         500   0x0200           1011  3
-    └── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
+    ├── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
+    └── SealingError           a sealed recording cannot be opened       500   0x0200           1011  2
+        ├── KeyUnavailableError  a key (named by id) is not available    503   0x0201 BUSY      1008  3
+        └── TamperedError      a sealed recording failed its checks      500   0x0200           1011  4
 
-Exit code 2: fix the input or the settings; 3: a component is down, retry later.
+Exit code 2: fix the input or the settings; 3: a component is down, retry later; 4: evidence failed its
+integrity checks (``gui-recorder verify``).
 """
 
 from __future__ import annotations
@@ -206,3 +210,30 @@ class SearchQueryError(GuiRecorderError):
 
     guacamole_status = 0x0300
     http_status = 400
+
+
+class SealingError(GuiRecorderError):
+    """A sealed recording (issue 13) cannot be opened or checked."""
+
+
+class KeyUnavailableError(SealingError):
+    """A key-encryption or signing key is not available: ``key_id`` names it, so an operator can restore it."""
+
+    http_status = 503
+    guacamole_status = 0x0201
+    exit_code = 3
+
+    def __init__(self, message: str, key_id: str):
+        self.key_id = key_id
+        super().__init__(f"{message} (key id {key_id})")
+
+
+class TamperedError(SealingError):
+    """A sealed recording failed its checks: ``segment`` is the first bad one (None: the whole)."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, session_id: str | None = None, segment: int | None = None):
+        self.session_id = session_id
+        self.segment = segment
+        super().__init__(message)

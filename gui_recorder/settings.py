@@ -13,7 +13,7 @@ import ipaddress
 import json
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -368,6 +368,30 @@ class Settings(BaseSettings):
     ocr_languages: str = Field("eng", pattern=OCR_LANGUAGES_PATTERN,
                                description="Tesseract languages for screen text (e.g. eng+deu+rus+chi_sim), "
                                            "unless a connection's recording policy names its own")
+    # Sealing (issue 13): recordings encrypted at rest (AES-256-GCM), chained and signed (Ed25519).
+    seal_kek_provider: Literal["file", "pkcs11"] = Field(
+        "file", description="Where the key-encryption key lives: a key file (seal_kek_file) or a PKCS#11 token")
+    seal_kek_file: Path | None = Field(None, description="The current key-encryption key (64 hex digits, 0600); "
+                                                          "var_dir/keys/kek.key when unset, created on first use")
+    seal_retired_kek_files: list[Path] = Field(
+        default_factory=list, description="Former KEK files: still unwrap data keys until `gui-recorder rotate-kek` "
+                                          "rewrapped every one with the current KEK")
+    seal_signing_provider: Literal["file", "pkcs11"] = Field(
+        "file", description="Where the Ed25519 checkpoint signing key lives: a PEM file or a PKCS#11 token")
+    seal_signing_key_file: Path | None = Field(
+        None, description="The Ed25519 signing key (PEM, 0600); var_dir/keys/signing.pem when unset, created on "
+                          "first use")
+    seal_checkpoint_seconds: float = Field(30.0, gt=0, le=3600,
+                                           description="A live recording's chain is signed at least this often "
+                                                       "(at a segment's sealing), and always at the end")
+    seal_pkcs11_module: Path | None = Field(None, description="The PKCS#11 module (e.g. libsofthsm2.so)")
+    seal_pkcs11_token: str | None = Field(None, description="The PKCS#11 token's label")
+    seal_pkcs11_pin: SecretStr | None = Field(None, description="The PKCS#11 user PIN")
+    seal_pkcs11_kek_label: str = Field("gui-recorder-kek", description="Label of the AES KEK in the token")
+    seal_pkcs11_retired_kek_labels: list[str] = Field(
+        default_factory=list, description="Labels of former KEKs in the token (unwrap only, until rotated)")
+    seal_pkcs11_signing_label: str = Field("gui-recorder-signing",
+                                           description="Label of the Ed25519 key pair in the token")
 
     @model_validator(mode="before")
     @classmethod
@@ -439,6 +463,14 @@ class Settings(BaseSettings):
     @property
     def resolved_typescript_dir(self) -> Path:
         return self.typescript_dir or self.var_dir / "typescripts"
+
+    @property
+    def resolved_seal_kek_file(self) -> Path:
+        return self.seal_kek_file or self.var_dir / "keys" / "kek.key"
+
+    @property
+    def resolved_seal_signing_key_file(self) -> Path:
+        return self.seal_signing_key_file or self.var_dir / "keys" / "signing.pem"
 
 
 def _default(field) -> str:

@@ -71,6 +71,7 @@ class SessionStatus(enum.StrEnum):
     TERMINATED = "terminated"  # ended on purpose by an auditor, a policy or a security violation
     INTERRUPTED = "interrupted"  # the gateway died while it ran; closed at the next start-up
     REFUSED = "refused"  # never reached the target: bad token, recording or guacd unavailable
+    TAMPERED = "tampered"  # its sealed recording failed its checks when read (issue 13); the reason names the segment
 
 
 SESSION_STATUSES: tuple[str, ...] = tuple(s.value for s in SessionStatus)

@@ -118,7 +118,12 @@ def gateway(stack, tmp_path_factory) -> Gateway:
         guacd_host=stack.guacd.host, guacd_port=stack.guacd.port, s3_endpoint=stack.minio.endpoint,
         s3_access_key=stack.minio.access_key, s3_secret_key=stack.minio.secret_key,
         segment_max_seconds=2.0,
+        # Named explicitly, so the gateways a test derives with another var_dir seal with the same keys.
+        seal_kek_file=var / "keys" / "kek.key", seal_signing_key_file=var / "keys" / "signing.pem",
     )
+    from gui_recorder.sealing.keys import FileKek, FileSigner
+    FileKek.load(settings.seal_kek_file, create=True)
+    FileSigner.load(settings.seal_signing_key_file, create=True)
     connections = seed_demo(settings, stack, accounts)
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",

@@ -38,6 +38,7 @@ from gui_recorder.gateway.health import PROBE_TIMEOUT_SECONDS
 from gui_recorder.db import Session
 from gui_recorder.db.models import Job
 from gui_recorder.protocol import Parser, parse_all
+from gui_recorder.recording.reader import read_spool
 from gui_recorder.stack.checks import http_ok
 from gui_recorder.stack.process import free_port
 from gui_recorder.text.keys import keystroke
@@ -160,10 +161,9 @@ def recording_bytes(gateway, session_id: str) -> bytes:
         return admin.get(f"/api/sessions/{session_id}/recording").raise_for_status().content
 
 
-def spool_bytes(session_dir: Path) -> bytes:
-    """A session's spool, in segment order (sealed and open alike)."""
-    parts = sorted((p for p in session_dir.iterdir() if p.suffix in (".guac", ".part")), key=lambda p: int(p.stem))
-    return b"".join(p.read_bytes() for p in parts)
+def spool_bytes(session_dir: Path, keyring=None) -> bytes:
+    """A session's spool, in segment order (sealed and open alike), decrypted (issue 13: it is sealed)."""
+    return read_spool(session_dir, keyring)
 
 
 def answers(url: str) -> bool:
@@ -292,7 +292,7 @@ async def test_full_spool_ends_the_session_and_nothing_unrecorded_reaches_guacd(
         recordings = app.state.services.recordings
         failed_at, failure = recordings.last_recording_failure
         session_dir = small_spool / browser.session_id
-        on_disk = spool_bytes(session_dir)  # what the spool holds at the failure: the evidence
+        on_disk = spool_bytes(session_dir, app.state.services.keyring)  # the spool at the failure: the evidence
         errors = [i for i in browser.seen if i[0] == "error"]
         assert errors and "could not be written" in errors[-1][1] and browser.ws.close_reason == str(0x0200)
         assert recordings.recording_failures == 1 and browser.session_id in failure

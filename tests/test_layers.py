@@ -31,6 +31,7 @@ RANKS = {
     "text": 7,
     "index": 8,
     "storage": 9,
+    "sealing": 10,  # encryption, chain, signatures, offline verification: pure, used by every layer above
 }
 
 

@@ -21,8 +21,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gui_recorder.errors import (DatabaseError, ForbiddenError, GuacdError, GuiRecorderError, NotFoundError,
-                                 StorageError, ThrottledError)
+from gui_recorder.errors import (DatabaseError, ForbiddenError, GuacdError, GuiRecorderError, KeyUnavailableError,
+                                 NotFoundError, StorageError, ThrottledError)
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.settings import Settings
 
@@ -109,6 +109,8 @@ def error_response(request: Request, exc: GuiRecorderError) -> JSONResponse:
               type(exc).__name__, exc)
     generic = next((text for kind, text in _GENERIC.items() if isinstance(exc, kind)),
                    "the gateway failed to answer this request")
+    if isinstance(exc, KeyUnavailableError):  # a key id names no component: the operator needs it to act
+        generic = f"a key this recording is sealed with is not available (key id {exc.key_id})"
     detail = f"{generic}; if it persists, give an administrator the incident number {incident}"
     return JSONResponse({"error": type(exc).__name__, "detail": detail}, status_code=status, headers=headers)
 

@@ -52,7 +52,7 @@ def export(services: ServicesDep, grant: SessionGrant = Depends(EXPORT)) -> File
     tmp = Path(name)
     try:
         build_bundle(services.db, services.reader_store, services.spool_root, session_id, tmp,
-                     services.text_timeline)
+                     services.text_timeline, services.recordings.sealing)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -7,6 +7,8 @@ change in the directory takes effect at the next sign-in.
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import delete, select
 
 from gui_recorder.db import AuthToken, Database, User
@@ -21,12 +23,22 @@ def provision_external_user(db: Database, username: str, *, source: str, role: s
                             groups: list[str]) -> User:
     """The account's row, made or updated by the users domain (role, group membership, never a takeover of
     another source's account, a disabled one refused), plus the groups as the directory or provider said."""
-    user = users.provision_external_user(db, username, source=source, role=role, groups=groups)
+    local = sorted({name for name in map(_local_group_name, groups) if name})[:users.MAX_GROUPS]
+    user = users.provision_external_user(db, username, source=source, role=role, groups=local)
     with db.session() as s:
         row = s.get(User, user.id)
         row.external_groups = list(groups)
         s.flush()
         return row
+
+
+def _local_group_name(group: str) -> str | None:
+    """The local group a directory or provider group becomes: a DN by its first value
+    (``cn=gr-admins,ou=groups,...`` is ``gr-admins``), a plain name as it is; None when that is
+    no valid local group name (it then grants nothing here, and stays in ``external_groups``)."""
+    first = group.split(",", 1)[0]
+    name = first.split("=", 1)[1].strip() if "=" in first else group.strip()
+    return name if re.fullmatch(users.GROUP_PATTERN, name) else None
 
 
 def find(db: Database, username: str) -> User | None:

@@ -18,9 +18,12 @@ import numpy as np
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from gui_recorder.errors import ConflictError, NotFoundError
+from gui_recorder.errors import ConflictError, NotFoundError, TamperedError
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.services import Services, ServicesDep
+from gui_recorder.recording.reader import media_sealer
+from gui_recorder.sealing.objects import HEADER, is_sealed, plain_size
+from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.storage.keys import media_key
 from gui_recorder.vocabulary import Capability
 from gui_recorder.db import jobs
@@ -48,6 +51,38 @@ def _viewable(services: Services, grant: SessionGrant) -> dict:
         raise ConflictError(f"the video of session {session_id} is not ready: render job {state}{detail}") from None
 
 
+def _sealer(services: Services, session_id: str):
+    return media_sealer(services.reader_store, services.spool_root, session_id, services.keyring)
+
+
+def _media(services: Services, grant: SessionGrant, name: str) -> bytes:
+    """A rendered object, decrypted when sealed (issue 13); a tampered one is reported, never served."""
+    session_id = grant.session.id
+    data = services.reader_store.get_bytes(media_key(session_id, name))
+    if not is_sealed(data):
+        return data
+    try:
+        return _sealer(services, session_id).open_bytes(name, data)
+    except TamperedError as exc:
+        services.recordings.tampered_reads += 1
+        mark_tampered(services.db, session_id, exc, f"serving its {name}", grant.user.username)
+        raise
+
+
+def _sealed_video(services: Services, grant: SessionGrant, key: str, head: bytes, start: int, length: int):
+    """The plaintext range of a sealed video, decrypted chunk by chunk as it is streamed."""
+    session_id = grant.session.id
+    sealer = _sealer(services, session_id)
+    store = services.reader_store
+    try:
+        yield from sealer.open_range("video.webm", lambda offset, n: store.get_bytes(key, offset, n),
+                                     plain_size(head), start, length)
+    except TamperedError as exc:
+        services.recordings.tampered_reads += 1
+        mark_tampered(services.db, session_id, exc, "serving its video", grant.user.username)
+        raise
+
+
 # Plain def routes: object-store reads, which FastAPI runs in its thread pool. The bodies of the
 # streamed ones are sync iterators, which Starlette also drains in the thread pool.
 
@@ -64,10 +99,20 @@ def video(request: Request, services: ServicesDep, grant: SessionGrant = Depends
     store = services.reader_store
     key = media_key(grant.session.id, "video.webm")
     size = store.stat(key).size
+    head = store.get_bytes(key, 0, HEADER) if size >= HEADER else b""
+    sealed = is_sealed(head)
+    if sealed:
+        size = plain_size(head)
+
+    def body(start: int = 0, length: int | None = None):
+        if sealed:
+            return _sealed_video(services, grant, key, head, start, size - start if length is None else length)
+        return store.iter_bytes(key, start, length or 0)
+
     headers = {"Accept-Ranges": "bytes", "Content-Type": "video/webm", "Cache-Control": "private, max-age=3600"}
     range_header = request.headers.get("range")
     if not range_header:
-        return StreamingResponse(store.iter_bytes(key), headers={**headers, "Content-Length": str(size)})
+        return StreamingResponse(body(), headers={**headers, "Content-Length": str(size)})
     match = RANGE.match(range_header.strip())
     if match is None or not any(match.groups()):
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
@@ -79,7 +124,7 @@ def video(request: Request, services: ServicesDep, grant: SessionGrant = Depends
     if start >= size or start > end:
         return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
     length = end - start + 1
-    return StreamingResponse(store.iter_bytes(key, start, length), status_code=206,
+    return StreamingResponse(body(start, length), status_code=206,
                              headers={**headers, "Content-Length": str(length),
                                       "Content-Range": f"bytes {start}-{end}/{size}"})
 
@@ -89,8 +134,7 @@ def thumbnails(services: ServicesDep, grant: SessionGrant = Depends(THUMBNAILS),
     """The thumbnail index (JSON); with `?t=<ms>`, the one thumbnail for that moment (JPEG)."""
     info = _viewable(services, grant)
     session_id = grant.session.id
-    store = services.reader_store
-    index = store.get_json(media_key(session_id, "thumbnails.json"))
+    index = json.loads(_media(services, grant, "thumbnails.json"))
     if t is None:
         index["sprite_url"] = f"/api/sessions/{session_id}/thumbnails/sprite.jpg"
         return Response(content=_json(index), media_type="application/json")
@@ -98,7 +142,7 @@ def thumbnails(services: ServicesDep, grant: SessionGrant = Depends(THUMBNAILS),
     if not items:
         raise NotFoundError(f"session {session_id} has no thumbnails")
     best = min(items, key=lambda item: abs(item["t_ms"] - t))
-    sprite = store.get_bytes(media_key(session_id, "sprite.jpg"))
+    sprite = _media(services, grant, "sprite.jpg")
     return Response(content=_crop_jpeg(sprite, best), media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400", "X-Thumbnail-Time": str(best["t_ms"]),
                              "X-Video-Duration": str(info.get("duration_ms", ""))})
@@ -107,14 +151,14 @@ def thumbnails(services: ServicesDep, grant: SessionGrant = Depends(THUMBNAILS),
 @router.get("/{session_id}/thumbnails/sprite.jpg")
 def sprite(services: ServicesDep, grant: SessionGrant = Depends(SPRITE)) -> Response:
     _viewable(services, grant)
-    data = services.reader_store.get_bytes(media_key(grant.session.id, "sprite.jpg"))
+    data = _media(services, grant, "sprite.jpg")
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/{session_id}/poster")
 def poster(services: ServicesDep, grant: SessionGrant = Depends(POSTER)) -> Response:
     _viewable(services, grant)
-    data = services.reader_store.get_bytes(media_key(grant.session.id, "poster.jpg"))
+    data = _media(services, grant, "poster.jpg")
     return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 

@@ -135,6 +135,9 @@ class GatewayCollector:
         yield CounterMetricFamily("gr_recording_write_failures", "Sessions whose recording failed to write "
                                   "since the gateway started (each ended the session: fail closed)",
                                   value=recordings.recording_failures)
+        yield CounterMetricFamily("gr_recording_tampered_reads", "Reads of a sealed recording that failed its "
+                                  "checks (issue 13): each a security event, the session marked tampered",
+                                  value=recordings.tampered_reads)
         yield GaugeMetricFamily("gr_uploader_up", "1 while the supervised upload task runs",
                                 value=1 if recordings.running() else 0)
         yield CounterMetricFamily("gr_upload_errors", "Failed upload attempts (any session)", value=uploader.errors)

@@ -62,6 +62,11 @@ class Services:
     def spool_root(self) -> Path:
         return self.recordings.spool.root
 
+    @property
+    def keyring(self):
+        """Unwraps sealed recordings' data keys (issue 13): the recording service's key ring."""
+        return self.recordings.sealing.keyring
+
     def text_timeline(self, session_id: str) -> list[dict]:
         """A session's typed and screen text by time, as the evidence bundle stores it."""
         return [entry.to_dict() for entry in self.search_index.session_text(session_id)]

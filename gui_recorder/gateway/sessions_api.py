@@ -17,7 +17,9 @@ from gui_recorder.gateway.access import SessionGrant, sees_all, session_access
 from gui_recorder.gateway.auth import require_capability
 from gui_recorder.gateway.scope import scope_of
 from gui_recorder.gateway.services import ServicesDep
+from gui_recorder.errors import TamperedError
 from gui_recorder.recording.reader import iter_recording
+from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.sessions.rows import SessionOut, list_sessions, reviews_of, session_out
 from gui_recorder.vocabulary import Capability, SessionStatus
 
@@ -48,12 +50,22 @@ def session_detail(services: ServicesDep, grant: SessionGrant = Depends(VIEW_ROW
     return session_out(grant.session, reviews_of(services.db, grant.session.id))
 
 
+def checked_recording(services, session_id: str, where: str, by: str | None = None):
+    """The decrypted recording; a tampered one is reported (status, audit, metric) and the stream cut there."""
+    try:
+        yield from iter_recording(services.reader_store, services.spool_root, session_id, services.keyring)
+    except TamperedError as exc:
+        services.recordings.tampered_reads += 1
+        mark_tampered(services.db, session_id, exc, where, by)
+        raise
+
+
 @router.get("/{session_id}/recording", response_class=StreamingResponse,
             responses={200: {"content": {"application/vnd.guacamole.recording": {}}}})
 def session_recording(services: ServicesDep, grant: SessionGrant = Depends(RECORDING)) -> StreamingResponse:
     """The whole recording as one Guacamole protocol stream (plays in `Guacamole.SessionRecording`)."""
     session_id = grant.session.id
-    chunks = iter_recording(services.reader_store, services.spool_root, session_id)
+    chunks = checked_recording(services, session_id, "serving it", grant.user.username)
     first = next(chunks, b"")  # a missing recording is a 404, not a broken stream
 
     def rest():

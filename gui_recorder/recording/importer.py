@@ -7,7 +7,9 @@ session ends); user, connection and protocol from a sidecar ``<file>.json``
 else from a ``user@connection`` prefix of the file name, else "unknown". The
 recording is stored like a live one (segments + manifest with SHA-256) and
 queued for rendering and indexing. Importing the same file twice does nothing:
-the session id is derived from the file's SHA-256.
+the session id is derived from the file's SHA-256. With sealing keys (the CLI
+always passes them) it is sealed like a live one (issue 13): encrypted records,
+chained segments, a signed final checkpoint (``end imported``).
 
 This module reads and stores recordings; the session rows are written by
 ``gui_recorder.sessions.imports``, which drives it.
@@ -15,6 +17,7 @@ This module reads and stores recordings; the session rows are written by
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -28,12 +31,17 @@ from pathlib import Path
 from gui_recorder.errors import ProtocolError
 from gui_recorder.protocol import Parser
 from gui_recorder.recording.manifest import new_manifest
+from gui_recorder.recording.sealed import sealing_summary
+from gui_recorder.sealing.chain import Checkpoint, genesis, link, now_iso
+from gui_recorder.sealing.keys import SealingKeys
+from gui_recorder.sealing.records import ALGORITHM, RecordSealer
 from gui_recorder.storage import ObjectStore
-from gui_recorder.storage.keys import manifest_key, segment_key
+from gui_recorder.storage.keys import data_key_key, manifest_key, segment_key
 
 log = logging.getLogger(__name__)
 NAMESPACE = uuid.UUID("6f1c2a52-4b7e-4c53-9a53-2b8f0f0a9d11")
 SEGMENT_BYTES = 1 << 20
+RECORD_BYTES = 64 << 10  # plaintext per sealed record
 NAME_PATTERN = re.compile(r"^(?P<user>[\w.-]+)@(?P<connection>[\w.-]+)")
 
 
@@ -100,7 +108,18 @@ def _describe(path: Path) -> dict:
     return match.groupdict() if match else {}
 
 
-def store_file(store: ObjectStore, path: Path, known: Callable[[str], bool]) -> Imported:
+def _chunks(path: Path):
+    """(chunk, is it the last) of the file, reading one ahead."""
+    with open(path, "rb") as f:
+        chunk = f.read(SEGMENT_BYTES)
+        while chunk:
+            following = f.read(SEGMENT_BYTES)
+            yield chunk, not following
+            chunk = following
+
+
+def store_file(store: ObjectStore, path: Path, known: Callable[[str], bool],
+               sealing: SealingKeys | None = None) -> Imported:
     """Store one recording file's segments and manifest; ``known(session_id)`` says it is already imported."""
     sha, first, last, clean, protocol = _scan(path)
     if first is None:
@@ -123,16 +142,33 @@ def store_file(store: ObjectStore, path: Path, known: Callable[[str], bool]) -> 
     object_meta = {"session": session_id, "user": user, "connection": connection, "tier": store.tier}
     store.ensure_bucket()
     manifest = new_manifest(session_id, meta)
-    with open(path, "rb") as f:
-        index = 0
-        while data := f.read(SEGMENT_BYTES):
-            index += 1
-            key = segment_key(session_id, index)
-            store.put_bytes(key, data, "application/vnd.guacamole.recording", object_meta)
-            manifest["segments"].append({"index": index, "size": len(data),
-                                         "sha256": hashlib.sha256(data).hexdigest(), "key": key})
+    records = envelope = None
+    chain = genesis(session_id)
+    if sealing is not None:
+        data_key = sealing.keyring.new_data_key(session_id)
+        envelope, records = data_key.envelope, RecordSealer(session_id, data_key.key)
+        store.put_json(data_key_key(session_id), envelope, object_meta)
+    for index, (chunk, last) in enumerate(_chunks(path), 1):
+        data, extra = chunk, {}
+        if records is not None:
+            pieces = [chunk[i:i + RECORD_BYTES] for i in range(0, len(chunk), RECORD_BYTES)]
+            data = b"".join(records.seal(index, n, piece, last and n == len(pieces) - 1)
+                            for n, piece in enumerate(pieces))
+            chain = link(chain, index, hashlib.sha256(data).hexdigest())
+            extra = {"chain": chain, "records": len(pieces), "plain_size": len(chunk)}
+        key = segment_key(session_id, index)
+        store.put_bytes(key, data, "application/vnd.guacamole.recording", object_meta)
+        manifest["segments"].append({"index": index, "size": len(data),
+                                     "sha256": hashlib.sha256(data).hexdigest(), "key": key, **extra})
     manifest["bytes"] = sum(seg["size"] for seg in manifest["segments"])
     manifest["complete"] = True
+    if records is not None:
+        signer = sealing.signer
+        text = Checkpoint(session_id, chain, True, "imported", now_iso(), signer.key_id, envelope["data_key_id"],
+                          ALGORITHM, [(s["index"], s["sha256"]) for s in manifest["segments"]]).text()
+        checkpoints = [{"text": text, "signature": base64.b64encode(signer.sign(text.encode())).decode()}]
+        manifest["sealing"] = {**sealing_summary(envelope, checkpoints, signer.key_id),
+                               "data_key": data_key_key(session_id)}
     store.put_json(manifest_key(session_id), manifest, object_meta)
     summary = {"manifest": manifest_key(session_id), "bytes": manifest["bytes"], "duration_ms": duration_ms,
                "segments": [{k: seg[k] for k in ("key", "size", "sha256")} for seg in manifest["segments"]],

@@ -21,6 +21,8 @@ from gui_recorder.errors import RecordingError
 from gui_recorder.recording.recorder import SessionRecorder
 from gui_recorder.recording.spool import SegmentSpool
 from gui_recorder.recording.uploader import Uploader
+from gui_recorder.sealing.keys import SealingKeys
+from gui_recorder.sealing.provider import sealing_keys
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ObjectStore
 
@@ -32,9 +34,13 @@ INTERRUPTED_REASON = "the gateway stopped while the session ran"
 
 class RecordingService:
     def __init__(self, settings: Settings, store: ObjectStore,
-                 on_complete: ManifestHook | None = None, on_progress: ManifestHook | None = None):
+                 on_complete: ManifestHook | None = None, on_progress: ManifestHook | None = None,
+                 sealing: SealingKeys | None = None):
+        # Every recording is sealed (issue 13): the keys the settings name, created under var/keys by default.
+        self.sealing = sealing or sealing_keys(settings)
         self.spool = SegmentSpool(settings.resolved_spool_dir, settings.segment_max_bytes,
-                                  settings.segment_max_seconds)
+                                  settings.segment_max_seconds, sealing=self.sealing)
+        self.tampered_reads = 0  # reads of a sealed recording that failed its checks (a security metric)
         self.store = store
         self.live: set[str] = set()  # sessions whose relay still writes their spool directory
         self.failed: dict[str, str] = {}  # session id -> why its recording failed (until it is sealed)

@@ -31,7 +31,8 @@ from pathlib import Path
 
 from gui_recorder.errors import StorageError
 from gui_recorder.recording.manifest import new_manifest
-from gui_recorder.storage.keys import manifest_key, segment_key
+from gui_recorder.storage.keys import data_key_key, manifest_key, segment_key
+from gui_recorder.recording.sealed import CHECKPOINTS_FILE, DATA_KEY_FILE, sealing_summary
 from gui_recorder.recording.spool import QUARANTINE_FILE, SESSION_FILE, SegmentSpool, write_json_durably
 from gui_recorder.storage import ObjectStore
 
@@ -190,6 +191,7 @@ class Uploader:
         count = 0
         object_meta = {"session": session_id, "user": str(meta.get("user", "")),
                        "connection": str(meta.get("connection", "")), "tier": self.store.tier}
+        self._seal_manifest(session_dir, manifest, object_meta)
         for path in sorted(session_dir.glob("*.guac")):
             info = self._read_json(path.with_suffix(".json"))
             if info["index"] not in done:
@@ -216,11 +218,25 @@ class Uploader:
             manifest["interrupted"] = bool(meta.get("interrupted", False))
             manifest["recording_error"] = meta.get("recording_error")
             manifest["bytes"] = sum(s["size"] for s in manifest["segments"])
+            self._seal_manifest(session_dir, manifest, object_meta)
             self.store.put_json(manifest_key(session_id), manifest, object_meta)
             if self.on_complete:
                 self.on_complete(session_id, manifest)
             shutil.rmtree(session_dir)
         return count
+
+    def _seal_manifest(self, session_dir: Path, manifest: dict, object_meta: dict) -> None:
+        """A sealed session: its wrapped data key in the store (once), its checkpoints in the manifest."""
+        envelope_path = session_dir / DATA_KEY_FILE
+        if not envelope_path.exists():
+            return
+        envelope = self._read_json(envelope_path)
+        if "sealing" not in manifest:
+            self.store.put_json(data_key_key(session_dir.name), envelope, object_meta)
+        checkpoints_path = session_dir / CHECKPOINTS_FILE
+        checkpoints = self._read_json(checkpoints_path) if checkpoints_path.exists() else []
+        manifest["sealing"] = {**sealing_summary(envelope, checkpoints, None),
+                               "data_key": data_key_key(session_dir.name)}
 
     async def run(self, interval: float = 1.0) -> None:
         """Drain forever; back off while the store is unreachable. Only cancellation ends it."""

@@ -32,18 +32,19 @@ def add_imported(db: Database, facts: ImportedSession) -> None:
                       recording=facts.recording, recording_complete=True, wall_start=facts.wall_start_ms))
 
 
-def import_file(db: Database, store: ObjectStore, path: Path) -> Imported:
-    result = store_file(store, path, _known(db))
+def import_file(db: Database, store: ObjectStore, path: Path, sealing=None) -> Imported:
+    """``sealing``: the gateway's ``SealingKeys``, so the import is sealed like a live recording."""
+    result = store_file(store, path, _known(db), sealing)
     if result.session is not None:
         add_imported(db, result.session)
     return result
 
 
 def import_directory(db: Database, store: ObjectStore, directory: Path,
-                     on_imported: Callable[[str], None] | None = None) -> list[Imported]:
+                     on_imported: Callable[[str], None] | None = None, sealing=None) -> list[Imported]:
     results = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file() and not p.name.endswith(".json")):
-        result = import_file(db, store, path)
+        result = import_file(db, store, path, sealing)
         results.append(result)
         if result.status == "imported" and on_imported:
             on_imported(result.session_id)

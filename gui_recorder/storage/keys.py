@@ -8,6 +8,7 @@ moving, listing and deleting "everything of a session" is one prefix::
     sessions/<id>/segments/000001.guac    the recording, in segments
     sessions/<id>/media/<name>            rendered media: video.webm, video-info.json, thumbnails...
     sessions/<id>/files/<sha256>          files transferred in the session, kept as evidence by policy
+    sessions/<id>/datakey.json            sealed recordings: the data key, wrapped by a KEK (rotation rewrites it)
 """
 
 from __future__ import annotations
@@ -33,3 +34,8 @@ def media_key(session_id: str, name: str) -> str:
 def file_key(session_id: str, sha256: str) -> str:
     """A file uploaded or downloaded in the session (its bytes, named by their SHA-256: the key checks them)."""
     return f"{session_prefix(session_id)}files/{sha256}"
+
+
+def data_key_key(session_id: str) -> str:
+    """A sealed recording's wrapped data key: its own object, so KEK rotation rewrites nothing else."""
+    return f"{session_prefix(session_id)}datakey.json"

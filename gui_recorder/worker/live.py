@@ -17,7 +17,11 @@ from pathlib import Path
 from sqlalchemy import select
 
 from gui_recorder.db import Session
-from gui_recorder.errors import GuiRecorderError, NotFoundError, ProtocolError, StorageError
+from gui_recorder.errors import (GuiRecorderError, KeyUnavailableError, NotFoundError, ProtocolError, StorageError,
+                                 TamperedError)
+from gui_recorder.recording.reader import load_envelope
+from gui_recorder.recording.sealed import data_key_records
+from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import manifest_key
 from gui_recorder.render import LiveDisplay
@@ -37,12 +41,13 @@ class _Follow:
     live: LiveText
     parser: Parser = field(default_factory=Parser)
     next_index: int = 1  # the first segment not yet wholly read
-    part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
+    part_read: int = 0  # protocol bytes (decrypted, when sealed) already read of segment ``next_index`` while open
     typed: list[TypedLine] = field(default_factory=list)
     printed: list = field(default_factory=list)  # an SSH terminal's lines (text/terminal.py)
     transfers: list = field(default_factory=list)  # clipboard and files (text/transfers.py)
     broken: bool = False
     last_error: str | None = None  # the storage error last logged, so it is logged once
+    records: object = None  # a sealed session's RecordSealer (False: not sealed), loaded at the first look
 
 
 def _forgotten(ctx: Context, session_id: str) -> bool:
@@ -76,6 +81,14 @@ class LiveIndexer:
                 try:
                     if follow.broken or not self._read_new(ctx, session_id, follow):
                         continue
+                except TamperedError as exc:  # never indexed as if whole (issue 13)
+                    follow.broken = True
+                    mark_tampered(ctx.db, session_id, exc, "indexing it live")
+                    continue
+                except KeyUnavailableError as exc:
+                    follow.broken = True
+                    log.error("live text of session %s cannot decrypt its recording: %s", session_id, exc)
+                    continue
                 except StorageError as exc:
                     # The store is down or misconfigured: one line per session and cause, not a
                     # traceback every few seconds that hides real errors (issue 10). Retried next look.
@@ -114,6 +127,21 @@ class LiveIndexer:
                 part = (int(parts[-1].stem), parts[-1])
         return whole, part
 
+    def _plain(self, ctx: Context, session_id: str, follow: _Follow, index: int, data: bytes, open_: bool) -> bytes:
+        """A segment's protocol text: decrypted when sealed (an open one up to its last whole record)."""
+        if follow.records is None:
+            from gui_recorder.worker.tasks import _keyring
+
+            try:
+                manifest = ctx.reader.get_json(manifest_key(session_id))
+            except NotFoundError:
+                manifest = None
+            envelope = load_envelope(ctx.reader, ctx.settings.resolved_spool_dir, session_id, manifest)
+            follow.records = False if envelope is None else data_key_records(_keyring(ctx), envelope)
+        if not follow.records:
+            return data
+        return b"".join(follow.records.open(index, data, allow_torn_tail=open_))
+
     def _read_new(self, ctx: Context, session_id: str, follow: _Follow) -> bool:
         whole, part = self._segments(ctx, session_id)
         fed = False
@@ -124,6 +152,7 @@ class LiveIndexer:
                     data = source.read_bytes() if isinstance(source, Path) else ctx.reader.get_bytes(source)
                 except (OSError, NotFoundError):
                     return fed  # moved between listing and reading: next time
+                data = self._plain(ctx, session_id, follow, follow.next_index, data, False)
                 self._feed(follow, data[follow.part_read:])
                 follow.next_index += 1
                 follow.part_read = 0
@@ -134,6 +163,7 @@ class LiveIndexer:
                     data = part[1].read_bytes()
                 except OSError:
                     return fed
+                data = self._plain(ctx, session_id, follow, part[0], data, True)
                 if len(data) > follow.part_read:
                     self._feed(follow, data[follow.part_read:])
                     follow.part_read = len(data)

@@ -13,11 +13,13 @@ import tempfile
 from pathlib import Path
 
 from gui_recorder.db import Connection, Session
-from gui_recorder.errors import NotFoundError
+from gui_recorder.errors import NotFoundError, TamperedError
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import file_key, media_key
-from gui_recorder.recording.reader import iter_recording
+from gui_recorder.recording.reader import iter_recording, media_sealer
+from gui_recorder.sealing.provider import keyring as configured_keyring
 from gui_recorder.sessions import rows
+from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.vocabulary import JobKind
 from gui_recorder.worker.runner import Context
 
@@ -25,11 +27,23 @@ _MIMETYPE = re.compile(r"^[\w.+-]{1,64}/[\w.+-]{1,64}$")  # what a stream's mime
 IDLE_MS = 5000  # a stretch without drawing or input longer than this is "idle" for the player
 
 
+def _keyring(ctx: Context):
+    """The key ring that unwraps sealed recordings, made once per worker context (a token session is dear)."""
+    ring = ctx.__dict__.get("_keyring")
+    if ring is None:
+        ring = ctx.__dict__["_keyring"] = configured_keyring(ctx.settings)
+    return ring
+
+
 def fetch_recording(ctx: Context, session_id: str, target: Path) -> None:
     spool = ctx.settings.resolved_spool_dir
     with open(target, "wb") as out:
-        for chunk in iter_recording(ctx.reader, spool, session_id):
-            out.write(chunk)
+        try:
+            for chunk in iter_recording(ctx.reader, spool, session_id, _keyring(ctx)):
+                out.write(chunk)
+        except TamperedError as exc:  # never rendered or indexed as if whole
+            mark_tampered(ctx.db, session_id, exc, "rendering or indexing it")
+            raise
     if target.stat().st_size == 0:
         raise NotFoundError(f"session {session_id} has an empty recording")
 
@@ -79,7 +93,12 @@ def render_task(ctx: Context, session_id: str) -> None:
         meta = _object_meta(ctx, session_id)
         types = {"video.webm": "video/webm", "sprite.jpg": "image/jpeg", "thumbnails.json": "application/json",
                  "poster.jpg": "image/jpeg"}
+        # A sealed session's media is sealed with its data key (issue 13); video-info.json holds figures only.
+        sealer = media_sealer(ctx.reader, ctx.settings.resolved_spool_dir, session_id, _keyring(ctx))
         for name, path in outputs.items():
+            if sealer is not None:
+                sealer.seal_file(name, path, path.with_name(name + ".sealed"))
+                path = path.with_name(name + ".sealed")
             ctx.hot.put_file(media_key(session_id, name), path, types[name], meta)
         info = {"duration_ms": result.duration_ms, "width": result.width, "height": result.height,
                 "frames": result.frames_encoded, "bytes": outputs["video.webm"].stat().st_size,

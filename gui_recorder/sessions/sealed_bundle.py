@@ -1,0 +1,98 @@
+"""The sealed part of an evidence bundle: ciphertext as stored, signed checkpoints, the public key, a README.
+
+A court's expert checks it with standard tools only (``sha256sum``, ``openssl``,
+``python3`` without our package); ``gui-recorder verify bundle.zip`` does the
+same checks at once. Layout inside the zip::
+
+    sealed/segments/000001.guac         each segment exactly as stored (AES-256-GCM records)
+    sealed/checkpoints/01.txt, 01.sig   each signed checkpoint and its raw Ed25519 signature
+    sealed/public-key.pem               the gateway's signing public key
+    sealed/public-key.fingerprint       SHA-256 of its DER form: compare with the one published
+    sealed/README.txt                   how to verify by hand
+"""
+
+from __future__ import annotations
+
+import base64
+import zipfile
+from collections.abc import Callable
+
+from gui_recorder.sealing.chain import Checkpoint
+
+PREFIX = "sealed/"
+
+README = """Verifying this recording by hand
+================================
+
+The recording was encrypted (AES-256-GCM) and its segments chained (SHA-256) and
+signed (Ed25519) by the gateway while the session ran. These steps need only
+sha256sum, openssl (1.1.1 or later) and python3. Run them in the unzipped bundle.
+
+1. The bundle is complete:           sha256sum -c SHA256SUMS
+
+2. The public key is the gateway's: compare this with the fingerprint your
+   organisation published (not only with sealed/public-key.fingerprint):
+
+       openssl pkey -pubin -in sealed/public-key.pem -outform DER | sha256sum
+
+3. Each checkpoint is signed by that key ("Signature Verified Successfully"):
+
+       for c in sealed/checkpoints/*.txt; do
+         openssl pkeyutl -verify -pubin -inkey sealed/public-key.pem -rawin \\
+           -in "$c" -sigfile "${c%.txt}.sig" || echo "BAD SIGNATURE: $c"; done
+
+4. The last checkpoint ({final}) says "final yes". Every segment it lists is
+   present and unaltered, and there are no others:
+
+       cd sealed && grep '  segments/' checkpoints/{final} | sha256sum -c - ; ls segments | wc -l
+       (the count must equal the "segments" line of the checkpoint)
+
+5. The chain head (optional: steps 3 and 4 already cover every segment):
+
+       python3 - sealed/checkpoints/{final} <<'PY'
+       import hashlib, struct, sys
+       lines = open(sys.argv[1]).read().splitlines()
+       head = dict(l.split(" ", 1) for l in lines[1:10])
+       chain = hashlib.sha256(b"gui-recorder chain v1\\0" + head["session"].encode()).digest()
+       for l in lines[10:]:
+           sha, name = l.split("  ")
+           index = int(name[len("segments/"):-len(".guac")])
+           chain = hashlib.sha256(chain + struct.pack(">I", index) + bytes.fromhex(sha)).digest()
+       print("chain OK" if chain.hex() == head["chain"] else "CHAIN MISMATCH")
+       PY
+
+recording.guac is the gateway's decryption of these segments for playback; the
+segments' own records are bound to their session, segment and position, so any
+swap or cut fails to decrypt as well.
+"""
+
+
+def add_sealed(add: Callable[[zipfile.ZipFile, str, object], None], zf: zipfile.ZipFile, manifest: dict,
+               segment_bytes: Callable[[str], object], public_pem: bytes, public_fingerprint: str) -> None:
+    """Add the sealed members of a sealed session's bundle through ``add`` (which records SHA256SUMS)."""
+    for segment in manifest.get("segments", []):
+        add(zf, f"{PREFIX}segments/{segment['index']:06d}.guac", segment_bytes(segment["key"]))
+    checkpoints = manifest["sealing"].get("checkpoints", [])
+    final = "none"
+    for number, entry in enumerate(checkpoints, 1):
+        add(zf, f"{PREFIX}checkpoints/{number:02d}.txt", [entry["text"].encode()])
+        add(zf, f"{PREFIX}checkpoints/{number:02d}.sig", [base64.b64decode(entry["signature"])])
+        if Checkpoint.parse(entry["text"]).final:
+            final = f"{number:02d}.txt"
+    add(zf, f"{PREFIX}public-key.pem", [public_pem])
+    add(zf, f"{PREFIX}public-key.fingerprint", [public_fingerprint.encode() + b"\n"])
+    add(zf, f"{PREFIX}README.txt", [README.replace("{final}", final).encode()])
+
+
+def read_sealed(zf: zipfile.ZipFile) -> tuple[dict[int, bytes], list[dict]]:
+    """(segments by index, checkpoints) from a bundle, for ``sealing.verify``."""
+    segments, texts, signatures = {}, {}, {}
+    for name in zf.namelist():
+        if name.startswith(PREFIX + "segments/") and name.endswith(".guac"):
+            segments[int(name.rsplit("/", 1)[1][:-5])] = zf.read(name)
+        elif name.startswith(PREFIX + "checkpoints/"):
+            stem, _, ext = name.rsplit("/", 1)[1].partition(".")
+            (texts if ext == "txt" else signatures)[stem] = zf.read(name)
+    checkpoints = [{"text": texts[k].decode(), "signature": base64.b64encode(signatures.get(k, b"")).decode()}
+                   for k in sorted(texts)]
+    return segments, checkpoints
