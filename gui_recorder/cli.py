@@ -145,6 +145,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_audit(args: argparse.Namespace) -> int:
+    """Walks the audit chain: 0 when every link holds, 1 naming the first event that breaks it."""
+    from gui_recorder.db import Database
+    from gui_recorder.db.audit_chain import verify
+
+    db = Database(load_settings(args))
+    try:
+        report = verify(db.session)
+    finally:
+        db.dispose()
+    prefix = f" ({report.unchained} older events recorded before the chain, not checked)" if report.unchained else ""
+    if report.ok:
+        print(f"audit chain intact: {report.events} events, head seq {report.head_seq} {report.head_hash}{prefix}")
+        return 0
+    print(f"gui-recorder: audit chain broken at {report.first_break} ({report.events} events before it "
+          f"hold){prefix}", file=sys.stderr)
+    return 1
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     import time
 
@@ -360,6 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("settings", help="every setting with its default, bounds and meaning")
     listing.add_argument("--markdown", action="store_true", help="as docs/settings.md")
     listing.set_defaults(func=cmd_settings)
+
+    verify_audit = sub.add_parser("verify-audit", help="check the audit log's hash chain (exit 1 naming the "
+                                                       "first event that breaks it)")
+    verify_audit.set_defaults(func=cmd_verify_audit)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from gui_recorder.db import audit_chain
 from gui_recorder.db.models import Base
 from gui_recorder.errors import DatabaseError
 from gui_recorder.settings import Settings
@@ -75,10 +76,12 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        audit_chain.install(self._sessions)  # every audit event, whoever records it, is a link of the chain
 
     def create_all(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
+            audit_chain.upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot create the tables at {self._where()}: {exc}") from exc
 
