@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -48,6 +48,60 @@ def _default_tiers() -> list[TierSettings]:
     # Today's hot + cold, exactly: a deployment that sets nothing sees no change.
     return [TierSettings(name="hot", bucket="recordings-hot"),
             TierSettings(name="cold", bucket="recordings-cold", after_days=30)]
+
+
+class AuditSinkSettings(BaseModel):
+    """One place the audit events are streamed to, as they happen (issue 18).
+
+    ``kind`` is ``syslog`` (RFC 5424 over ``udp``, ``tcp`` or ``tls``, octet-counted on the
+    last two; the message is the event as ``cef`` or ``json``), ``file`` (JSON lines at
+    ``path``, rotated at ``max_bytes``) or ``http`` (``splunk`` HEC or ``elastic`` bulk JSON
+    to ``url``). Each sink has its own bounded queue and a spool on disk (under
+    ``var_dir/audit-spool``) for while it is down: events are sent in order when it returns.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+                      description="The sink's name: its spool directory and the `sink` label of the metrics")
+    kind: Literal["syslog", "file", "http"] = Field(description="syslog, file or http")
+    format: Literal["cef", "json"] = Field("cef", description="syslog: the message as CEF or as JSON")
+    transport: Literal["udp", "tcp", "tls"] = Field(
+        "tcp", description="syslog: udp (one datagram per event, no delivery guarantee), tcp or tls "
+                           "(octet-counted framing, RFC 6587/5425)")
+    host: str = Field("127.0.0.1", description="syslog: the receiver's address")
+    port: int = Field(514, ge=1, le=65535, description="syslog: the receiver's port (6514 is syslog over TLS)")
+    ca_file: str | None = Field(None, description="tls/http: PEM file of the CAs that sign the receiver's "
+                                                  "certificate (the system's when unset)")
+    server_name: str | None = Field(None, description="tls: the name the receiver's certificate must carry "
+                                                      "(host when unset)")
+    path: str | None = Field(None, description="file: the JSON-lines file")
+    max_bytes: int = Field(100 << 20, ge=1 << 10, description="file: rotated at this size")
+    backups: int = Field(5, ge=0, le=1000, description="file: rotated files kept (path.1 is the newest)")
+    url: str | None = Field(None, description="http: Splunk's .../services/collector/event or Elastic's "
+                                              ".../INDEX/_bulk")
+    flavour: Literal["splunk", "elastic"] = Field("splunk", description="http: the body's shape")
+    token: SecretStr | None = Field(None, description="http: Splunk's HEC token or Elastic's API key")
+    queue_size: int = Field(10000, ge=10, le=10_000_000,
+                            description="Events held in memory for the sink; past it they are dropped (counted)")
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 16,
+                                 description="Disk spool for while the sink is down; past it events are dropped "
+                                             "(counted)")
+    retry_max_seconds: float = Field(30.0, gt=0, le=3600,
+                                     description="Longest wait between retries of a down sink (backoff doubles "
+                                                 "from 0.1 s)")
+    resend_seconds: float = Field(
+        5.0, ge=0, le=600,
+        description="tcp/tls: events sent this long before a connection was found broken are sent again on "
+                    "the next one (syslog has no acknowledgement; duplicates carry the same seq and hash)")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> "AuditSinkSettings":
+        needed = {"file": ("path",), "http": ("url",)}.get(self.kind, ())
+        missing = [f for f in needed if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"audit sink {self.name} ({self.kind}) needs {', '.join(missing)}")
+        return self
 
 
 # The variables from before `tiers` (issue 11): still accepted, folded into tiers[0] (hot_*) or
@@ -181,6 +235,13 @@ class Settings(BaseSettings):
                                        description="... or at this age, so a live session reaches the store soon")
     spool_dir: Path | None = Field(None, description="The recording spool; var_dir/spool when unset")
 
+    # Audit streaming to the SIEM (issue 18).
+    audit_sinks: list[AuditSinkSettings] = Field(
+        default_factory=list, max_length=16,
+        description="Where audit events are streamed as they happen, as JSON; fields of a sink below. Example: "
+                    '[{"name":"siem","kind":"syslog","transport":"tls","host":"siem.example","port":6514,'
+                    '"ca_file":"/etc/ssl/siem-ca.pem"},{"name":"local","kind":"file","path":"/var/log/gr/audit.jsonl"}]')
+
     @model_validator(mode="before")
     @classmethod
     def _fold_legacy_tier_variables(cls, data: Any) -> Any:
@@ -228,6 +289,13 @@ class Settings(BaseSettings):
         places = [(t.endpoint or self.tiers[0].endpoint or self.s3_endpoint, t.bucket) for t in self.tiers]
         if len(set(places)) != len(places):
             raise ValueError(f"each tier needs its own bucket: {[f'{e}/{b}' for e, b in places]}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_audit_sinks(self) -> "Settings":
+        names = [sink.name for sink in self.audit_sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"audit sink names must differ: {names}")
         return self
 
     @property
@@ -290,6 +358,12 @@ def settings_markdown() -> str:
               .replace("\n    ", " ").strip(), "", "| field | type | default | bounds | what it does |",
               "|---|---|---|---|---|"]
     for name, field in TierSettings.model_fields.items():
+        cells = [f"`{name}`", _kind(field), f"`{_default(field)}`", _bounds(field), field.description or ""]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Fields of an audit sink (`GUI_RECORDER_AUDIT_SINKS`)", "",
+              AuditSinkSettings.__doc__.split("\n\n")[1].replace("\n    ", " ").strip(), "",
+              "| field | type | default | bounds | what it does |", "|---|---|---|---|---|"]
+    for name, field in AuditSinkSettings.model_fields.items():
         cells = [f"`{name}`", _kind(field), f"`{_default(field)}`", _bounds(field), field.description or ""]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -31,6 +31,7 @@ RANKS = {
     "text": 7,
     "index": 8,
     "storage": 9,
+    "siem": 10,  # audit sinks: the database feeds them in every process (gateway, worker, CLI)
 }
 
 

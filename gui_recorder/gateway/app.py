@@ -26,6 +26,7 @@ from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
 from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
+from gui_recorder.gateway import audit_sinks_api
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -71,6 +72,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             view_window=ViewWindow(settings.audit_view_window_seconds),
             login_throttle=throttle.from_settings(settings))
         ops_api.register_metrics(services)
+        audit_sinks_api.register_metrics(services)  # gr_audit_sink_* (issue 18)
         app.state.services = services  # the one attribute on app.state: routes take it by get_services
         # Rows still `active` belonged to a gateway that died (one gateway per database): close them
         # truly before the spool recovery seals their recordings, which are then queued like any other.
@@ -122,6 +124,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(vocabulary_api.router)
     app.include_router(forget_api.router)  # DELETE /api/sessions/{id} (issue 10, point 7)
+    app.include_router(audit_sinks_api.router)  # the audit sinks' health (issue 18)
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.
