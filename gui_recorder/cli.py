@@ -38,6 +38,10 @@ def load_settings(args: argparse.Namespace) -> Settings:
         problems = "; ".join(f"{ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"the settings are not valid ({problems}); `gui-recorder settings` lists them") from None
     logging.getLogger().setLevel(settings.log_level)
+    from gui_recorder.telemetry import logs
+
+    # One formatter for every logger of the process: JSON lines (or text), with session and request ids.
+    logs.configure(settings, {"serve": "gateway"}.get(getattr(args, "command", None), args.command or "cli"))
     return settings
 
 
@@ -58,7 +62,9 @@ def server_config(settings: Settings, app=None, **overrides):
                    ws_max_size=settings.ws_max_message_bytes,
                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted, server_header=False,
                    # Screen updates are PNG/JPEG in base64: deflate costs CPU for little gain.
-                   ws_per_message_deflate=False)
+                   ws_per_message_deflate=False,
+                   # uvicorn's loggers propagate to the root's one handler (telemetry.logs): its format.
+                   log_config=None)
     config = uvicorn.Config(app if app is not None else create_app(settings), **{**options, **overrides})
     redact_server_logs()  # after Config: it (re)configures uvicorn's loggers
     return config
@@ -66,6 +72,10 @@ def server_config(settings: Settings, app=None, **overrides):
 
 def _serve(settings: Settings) -> None:
     import uvicorn
+
+    from gui_recorder.telemetry import logs
+
+    logs.configure(settings, "gateway")
 
     uvicorn.Server(server_config(settings)).run()
 
@@ -113,11 +123,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = build_worker(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from gui_recorder.telemetry import traces
+
+    traced = traces.configure(settings, "worker")  # off unless otel_endpoint is set
     log.info("worker %s waiting for jobs (%s)", worker.name, ", ".join(worker.tasks))
     try:
         worker.run_forever(stop)
     except KeyboardInterrupt:
         pass
+    finally:
+        worker.ctx.db.dispose()  # the audit stream's last events to their sinks (or their spool)
+        if traced:
+            traces.shutdown()
     return 0
 
 
@@ -287,6 +304,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             s3_endpoint=info.minio.endpoint,
             s3_access_key=info.minio.access_key,
             s3_secret_key=info.minio.secret_key,
+            log_format="text",  # `make run` is for people; deployments keep json
         )
         connections = _seed_demo(settings, info, kept["accounts"])
         # The worker renders and indexes in its own process: CPU-heavy work stays off the relay's loop.

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
                                                     "the dev stack's data (kept 0700)")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
                            description="Log level of every gui-recorder process")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per log line (level, component, session_id, request_id, "
+                            "trace_id) for the log collector; text: plain lines for people (`gui-recorder dev`)")
+    otel_endpoint: str | None = Field(
+        None, description="OpenTelemetry: base URL of an OTLP/HTTP receiver (a collector, e.g. "
+                          "http://127.0.0.1:4318); traces are sent to its /v1/traces. Unset: no traces")
+    otel_service_name: str = Field("gui-recorder", min_length=1, max_length=64,
+                                   description="OpenTelemetry: the service.name of this deployment's spans")
 
     # Gateway (HTTP and WebSocket).
     host: str = Field("127.0.0.1", description="Address the gateway listens on")

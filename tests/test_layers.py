@@ -32,6 +32,7 @@ RANKS = {
     "index": 8,
     "storage": 9,
     "siem": 10,  # audit sinks: the database feeds them in every process (gateway, worker, CLI)
+    "telemetry": 10,  # traces, structured logs and their context: used at every stage
 }
 
 

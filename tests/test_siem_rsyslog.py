@@ -1,8 +1,10 @@
 """Audit events reach a real rsyslog (issue 18): a whole session's life, in order, as RFC 5424 + CEF and
-JSON, and nothing lost while rsyslog is killed and started again.
+JSON, and nothing lost while rsyslog is killed and started again; the same session's trace over OTLP.
 
 The gateway here is a second one on the shared real stack (guacd, the VNC target, MinIO), configured
-with four sinks: CEF over TCP, JSON over TLS (a CA the fixture makes), CEF over UDP, and a JSON-lines file.
+with four sinks: CEF over TCP, JSON over TLS (a CA the fixture makes), CEF over UDP, and a JSON-lines file;
+and with traces to an OTLP/HTTP receiver stand-in (tests/support/otlp.py: no collector installs here),
+as is its own real worker process (render and index jobs).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime
 import pytest
 
 from conftest import Gateway, wait_for
+from support.otlp import OtlpReceiver
 from support.rsyslog import Rsyslog
 from support.sessions import drive_session
 
@@ -56,7 +59,13 @@ def rsyslog(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def siem_gateway(stack, rsyslog, tmp_path_factory):
+def otlp():
+    with OtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def siem_gateway(stack, rsyslog, otlp, tmp_path_factory):
     import uvicorn
 
     from gui_recorder.gateway.app import create_app
@@ -80,7 +89,7 @@ def siem_gateway(stack, rsyslog, tmp_path_factory):
         guacd_host=stack.guacd.host, guacd_port=stack.guacd.port, s3_endpoint=stack.minio.endpoint,
         s3_access_key=stack.minio.access_key, s3_secret_key=stack.minio.secret_key, segment_max_seconds=2.0,
         tiers=[{"name": "hot", "bucket": "siem-hot"}, {"name": "cold", "bucket": "siem-cold", "after_days": 30}],
-        audit_sinks=sinks,
+        audit_sinks=sinks, otel_endpoint=otlp.url, otel_service_name="gr-test",
     )
     connections = seed_demo(settings, stack, accounts)
     app = create_app(settings)
@@ -94,6 +103,26 @@ def siem_gateway(stack, rsyslog, tmp_path_factory):
     yield Gateway(url, settings, app, accounts, connections)
     server.should_exit = True
     thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def siem_worker(siem_gateway):
+    """The siem gateway's own real worker process (render and index jobs, traced)."""
+    import os
+    import subprocess
+    import sys
+
+    from gui_recorder.cli import settings_env
+
+    log = open(siem_gateway.settings.var_dir / "worker.log", "ab")
+    env = {**os.environ, **settings_env(siem_gateway.settings), "GUI_RECORDER_WORKER_LEASE_SECONDS": "5",
+           "GUI_RECORDER_TIERING_INTERVAL_SECONDS": "1000000"}
+    proc = subprocess.Popen([sys.executable, "-m", "gui_recorder.cli", "worker"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    yield proc
+    proc.terminate()
+    proc.wait(30)
+    log.close()
 
 
 def _stream(gateway):
@@ -115,9 +144,13 @@ def _seq_of_cef(line) -> int:
     return int(cef_fields(line.msg)[1]["cn1"])
 
 
-def test_a_session_life_arrives_as_rfc5424_cef_and_json_in_order(siem_gateway, rsyslog):
+LIFE: dict = {}  # the session the first test drives, for the trace test
+
+
+def test_a_session_life_arrives_as_rfc5424_cef_and_json_in_order(siem_gateway, siem_worker, rsyslog):
     connection = next(c for c in siem_gateway.connections if c["protocol"] == "vnc")["id"]
     session_id = asyncio.run(drive_session(siem_gateway, connection, "echo siem\n", seconds=1.0))
+    LIFE.update(session_id=session_id, connection=connection)
     with siem_gateway.api("auditor") as auditor:
         auditor.get(f"/api/sessions/{session_id}").raise_for_status()
     events = _export(siem_gateway)
@@ -242,3 +275,39 @@ def test_sink_health_on_the_ops_api_and_in_metrics(siem_gateway):
     assert 'gr_audit_sink_up{sink="json-tls"} 1.0' in text
     assert 'gr_audit_sink_dropped_total{sink="cef-tcp"} 0.0' in text
     assert 'gr_audit_sink_queue_depth{sink="file"} 0.0' in text
+
+
+def test_the_session_trace_arrives_over_otlp(siem_gateway, siem_worker, otlp):
+    """Sign-in, token, the tunnel with its guacd handshake, the upload, the worker's jobs and a search,
+    each a span with the session id where there is one, as the real exporter encoded them."""
+    session_id = LIFE.get("session_id")
+    if session_id is None:
+        pytest.skip("needs the session of test_a_session_life_arrives_as_rfc5424_cef_and_json_in_order")
+    with siem_gateway.api("auditor") as auditor:
+        wait_for(lambda: auditor.get("/api/search", params={"q": "siem"}).json()["count"] > 0, 120, 0.5,
+                 "the session's text in the index")
+    wait_for(lambda: otlp.named("job.index", **{"session.id": session_id}) and otlp.named("search"), 60, 0.2,
+             "the worker's and the search's spans")
+    login = otlp.named("POST /api/auth/login")
+    assert login and login[0].resource["service.name"] == "gr-test" and login[0].attributes["request.id"]
+    assert login[0].attributes["http.response.status_code"] == 200
+    assert otlp.named("POST /api/connections/{connection_id}/tunnel-token")
+    tunnel = otlp.named("WS /api/tunnel")
+    opened = otlp.named("tunnel.open", **{"session.id": session_id})
+    assert opened and opened[0].attributes["protocol"] == "vnc"
+    handshake = [s for s in otlp.named("guacd.handshake") if s.parent_span_id == opened[0].span_id]
+    assert handshake and handshake[0].trace_id == opened[0].trace_id  # the handshake inside the opening
+    assert any(t.span_id == opened[0].parent_span_id for t in tunnel)  # ... inside the tunnel's request
+    uploads = otlp.named("recording.upload", **{"session.id": session_id})
+    assert uploads and all(u.attributes["bytes"] > 0 for u in uploads)
+    for kind in ("render", "index"):
+        jobs = otlp.named(f"job.{kind}", **{"session.id": session_id})
+        assert jobs and jobs[0].resource["gui_recorder.component"] == "worker", kind
+    search = otlp.named("search")
+    assert search[-1].attributes["search.results"] >= 1
+    assert not any("siem" in str(v) for s in search for v in s.attributes.values())  # never the words
+    # The worker's log: one JSON object per line, its job lines naming the session (bound by the job's span).
+    lines = (siem_gateway.settings.var_dir / "worker.log").read_text().splitlines()
+    entries = [json.loads(x) for x in lines if x.startswith("{")]
+    assert entries and all(e["component"] == "worker" and "level" in e for e in entries)
+    assert any(e.get("session_id") == session_id and "job" in e["message"] for e in entries), entries[-5:]

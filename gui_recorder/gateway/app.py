@@ -38,6 +38,8 @@ from gui_recorder.sessions import rows
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ensure_buckets, tier_stores
 from gui_recorder.storage.tiering import TieredStore, Tiering
+from gui_recorder.telemetry import traces
+from gui_recorder.telemetry.asgi import RequestContext
 from gui_recorder.vocabulary import Capability
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        traced = traces.configure(settings, "gateway")  # off unless otel_endpoint is set (issue 18)
         db = Database(settings, clock)
         db.create_all()
         connections.seal_plaintext_secrets(db, settings)  # secret parameters stored before they were sealed
@@ -89,12 +92,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await recordings.stop()
             services.search_index.close()
             db.dispose()
+            if traced:
+                traces.shutdown()  # flushes the last spans
 
     # FastAPI's own /docs and /redoc load from a CDN with inline scripts: ours is edge.install_docs.
     app = FastAPI(title="gui-recorder", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.api_docs else None,
                   description="Privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     app.add_middleware(edge.SecurityHeaders)
+    app.add_middleware(RequestContext)  # outermost: a request id and a span around everything (issue 18)
 
     # The HTTP edge: every error, ours or the framework's, as {"error", "detail"}.
     @app.exception_handler(GuiRecorderError)

@@ -24,6 +24,7 @@ from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
 from gui_recorder.sessions import rows
+from gui_recorder import telemetry
 from gui_recorder.vocabulary import SessionStatus
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
 
     policy = dict(connection.recording_policy or {})
     session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None)
+    telemetry.bind(session=session.id)  # every log line and span of this session from here on
     # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
     # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
     ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)
@@ -114,8 +116,9 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
         client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
                             dpi=_clamp(dpi, 48, 600))
         try:
-            guacd = await open_guacd(settings.guacd_host, settings.guacd_port, definition, client,
-                                     timeout=settings.guacd_timeout_seconds)
+            with telemetry.span("tunnel.open", protocol=connection.protocol, connection=connection.id):
+                guacd = await open_guacd(settings.guacd_host, settings.guacd_port, definition, client,
+                                         timeout=settings.guacd_timeout_seconds)
         except GuacdError as exc:
             recorder.spool.discard()  # nothing reached the target: nothing to keep
             ending = Ending(SessionStatus.REFUSED, f"guacd error {int(exc.status)}: {exc}", exc.status)

@@ -88,6 +88,7 @@ class Line:
 class Rsyslog:
     def __init__(self, directory: Path):
         self.dir = directory
+        directory.mkdir(parents=True, exist_ok=True)
         self.udp, self.tcp, self.tls = free_port(), free_port(), free_port()
         self.ca_file = str(directory / "ca.pem")
         self.out = directory / "out.log"
