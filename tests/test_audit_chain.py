@@ -20,6 +20,7 @@ from gui_recorder.db import AuditEvent, Database
 from gui_recorder.db.audit_chain import GENESIS, canonical, verify
 from gui_recorder.gateway.audit import list_events, record_event
 from gui_recorder.settings import Settings
+from test_index_postgres import postgres_url  # noqa: F401 - a real PostgreSQL 15 for this module
 
 
 @pytest.fixture
@@ -176,3 +177,38 @@ def test_events_from_before_the_chain_are_an_unchained_prefix(tmp_path):
     report = verify(database.session)
     database.dispose()
     assert report.ok and report.unchained == 1 and report.events == 1
+
+
+def test_the_chain_holds_on_postgresql_with_concurrent_writers(postgres_url, tmp_path):
+    """PostgreSQL (a real 15): the head row's lock serialises two processes' writers as SQLite's write lock
+    does, and tampering is caught the same way."""
+    from sqlalchemy import text
+
+    settings = Settings(var_dir=tmp_path, secret_key="k" * 20, s3_secret_key="x", database_url=postgres_url)
+    dbs = [Database(settings), Database(settings)]  # two engines: the gateway's and the worker's
+    dbs[0].create_all()
+    with dbs[0].engine.begin() as conn:  # the module's PostgreSQL is shared: start from an empty chain
+        conn.execute(text("DELETE FROM audit_events"))
+        conn.execute(text("UPDATE audit_chain_head SET seq = 0, hash = :g"), {"g": GENESIS})
+    errors: list[BaseException] = []
+
+    def write(database: Database, who: str) -> None:
+        try:
+            for i in range(30):
+                record_event(database, who, "session.view", f"s{i}", None, {"i": i})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(dbs[n % 2], f"w{n}")) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    report = verify(dbs[0].session)
+    assert report.ok and report.events == 120, report.first_break
+    with dbs[0].engine.begin() as conn:
+        conn.execute(text("UPDATE audit_events SET target = 'other' WHERE seq = 77"))
+    assert verify(dbs[0].session).first_break.seq == 77
+    for d in dbs:
+        d.dispose()

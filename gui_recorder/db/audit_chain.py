@@ -196,4 +196,8 @@ def verify(sessions: Callable[[], Session]) -> ChainReport:
         # Unchained events (seq NULL) first by id, then the chain by seq.
         query = (select(AuditEvent).order_by(AuditEvent.seq.is_not(None), AuditEvent.seq, AuditEvent.id)
                  .execution_options(yield_per=1000))
-        return _walk(iter(s.scalars(query)), tuple(head) if head else None, first_chained)
+        rows = s.scalars(query)
+        try:
+            return _walk(iter(rows), tuple(head) if head else None, first_chained)
+        finally:
+            rows.close()  # a break stops the walk early: PostgreSQL's server-side cursor is closed now
