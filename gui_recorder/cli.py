@@ -126,6 +126,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from gui_recorder.telemetry import traces
 
     traced = traces.configure(settings, "worker")  # off unless otel_endpoint is set
+    if worker.ctx.db.audit_stream is not None:
+        worker.ctx.db.audit_stream.start()  # an earlier run's spooled audit events go out at once
     log.info("worker %s waiting for jobs (%s)", worker.name, ", ".join(worker.tasks))
     try:
         worker.run_forever(stop)

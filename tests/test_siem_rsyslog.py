@@ -311,3 +311,20 @@ def test_the_session_trace_arrives_over_otlp(siem_gateway, siem_worker, otlp):
     entries = [json.loads(x) for x in lines if x.startswith("{")]
     assert entries and all(e["component"] == "worker" and "level" in e for e in entries)
     assert any(e.get("session_id") == session_id and "job" in e["message"] for e in entries), entries[-5:]
+
+
+def test_the_ops_page_shows_each_sinks_health(siem_gateway, browser, artifacts):
+    """Last in the module: Playwright's sync API holds this thread's event loop from here on."""
+    from support.pages import signed_in
+
+    context, page = signed_in(browser, siem_gateway, "admin", "ops.html")
+    try:
+        page.locator("#sinks-body tr[data-sink='cef-tcp'][data-up='true']").wait_for(timeout=15_000)
+        rows = page.locator("#sinks-body tr")
+        assert rows.count() == 4
+        cells = page.locator("#sinks-body tr[data-sink='json-tls'] td").all_inner_texts()
+        assert cells[:3] == ["json-tls", "syslog-tls", "up"] and int(cells[5]) > 0, cells
+        assert "Audit chain head: event" in page.locator("#audit-chain").inner_text()
+        page.screenshot(path=str(artifacts / "ops-audit-sinks.png"), full_page=True)
+    finally:
+        context.close()

@@ -54,6 +54,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         traced = traces.configure(settings, "gateway")  # off unless otel_endpoint is set (issue 18)
         db = Database(settings, clock)
         db.create_all()
+        if db.audit_stream is not None:
+            db.audit_stream.start()  # now, not at the first event: an earlier run's spool is sent at once
         connections.seal_plaintext_secrets(db, settings)  # secret parameters stored before they were sealed
         accounts.seed_admin(db, settings)
         tiers = tier_stores(settings)  # in order: recordings are written to the first

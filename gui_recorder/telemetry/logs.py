@@ -91,10 +91,22 @@ class TextFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _Stderr(logging.StreamHandler):
+    """Whatever sys.stderr is at each record (a test runner swaps it), not the one at configure time."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure(settings: Settings, component: str, stream=None) -> logging.Handler:
     """The root logger's one handler, for this process: every logger (uvicorn's too, which propagate to
     it) writes through it."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.addFilter(ContextFilter(component))
     handler.setFormatter(JsonFormatter() if settings.log_format == "json" else TextFormatter())
     handler.gui_recorder = True

@@ -114,7 +114,8 @@ function sinksTable(report) {
     el('td', { className: s.up ? 'ok' : 'bad' }, s.up ? 'up' : 'down (spooling)'),
     el('td', {}, String(s.queued)), el('td', {}, `${s.spooled} (${bytes(s.spooled_bytes)})`),
     el('td', {}, String(s.delivered)), el('td', {}, String(s.dropped)), el('td', {}, String(s.resent)),
-    el('td', {}, epoch(s.last_success)), el('td', {}, s.last_error || '')));
+    el('td', {}, epoch(s.last_success)),
+    el('td', {}, s.last_error ? `${s.last_error} (${epoch(s.last_error_at)})` : '')));
   if (!rows.length) rows.push(el('tr', {}, el('td', { colSpan: 10, className: 'muted' }, 'no audit sinks configured')));
   body.replaceChildren(...rows);
   $('audit-chain').textContent = `Audit chain head: event ${report.chain.seq}` +
