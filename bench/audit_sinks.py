@@ -95,6 +95,7 @@ def outage(tmp: Path, rate: float, seconds_down: float) -> None:
                 action()
             print(f"  {name}: {length:.0f} s at {rate:.0f} events/s", flush=True)
             phase_start = time.monotonic()
+            slowest = 0.0
             while (now := time.monotonic()) < phase_start + length:
                 due = start + n / rate
                 if due > now:
@@ -102,7 +103,10 @@ def outage(tmp: Path, rate: float, seconds_down: float) -> None:
                 else:
                     late = max(late, now - due)
                 n += 1
+                t0 = time.perf_counter()
                 record_event(db, "bench", "session.view", f"s{n}", "127.0.0.1", {"n": n})
+                slowest = max(slowest, time.perf_counter() - t0)
+            print(f"    slowest record_event in this phase: {slowest * 1000:.0f} ms", flush=True)
         drained = stream.wait_idle(max(120.0, seconds_down))
         time.sleep(1.0)  # rsyslog's own file write
         health = {h.name: h for h in stream.health()}
