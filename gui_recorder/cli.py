@@ -44,6 +44,10 @@ def load_settings(args: argparse.Namespace) -> Settings:
         problems = "; ".join(f"{ENV_PREFIX}{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"the settings are not valid ({problems}); `gui-recorder settings` lists them") from None
     logging.getLogger().setLevel(settings.log_level)
+    from gui_recorder.telemetry import logs
+
+    # One formatter for every logger of the process: JSON lines (or text), with session and request ids.
+    logs.configure(settings, {"serve": "gateway"}.get(getattr(args, "command", None), args.command or "cli"))
     return settings
 
 
@@ -64,7 +68,9 @@ def server_config(settings: Settings, app=None, **overrides):
                    ws_max_size=settings.ws_max_message_bytes,
                    proxy_headers=bool(trusted), forwarded_allow_ips=trusted, server_header=False,
                    # Screen updates are PNG/JPEG in base64: deflate costs CPU for little gain.
-                   ws_per_message_deflate=False)
+                   ws_per_message_deflate=False,
+                   # uvicorn's loggers propagate to the root's one handler (telemetry.logs): its format.
+                   log_config=None)
     config = uvicorn.Config(app if app is not None else create_app(settings), **{**options, **overrides})
     redact_server_logs()  # after Config: it (re)configures uvicorn's loggers
     return config
@@ -72,6 +78,10 @@ def server_config(settings: Settings, app=None, **overrides):
 
 def _serve(settings: Settings) -> None:
     import uvicorn
+
+    from gui_recorder.telemetry import logs
+
+    logs.configure(settings, "gateway")
 
     uvicorn.Server(server_config(settings)).run()
 
@@ -120,11 +130,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = build_worker(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    from gui_recorder.telemetry import traces
+
+    traced = traces.configure(settings, "worker")  # off unless otel_endpoint is set
+    if worker.ctx.db.audit_stream is not None:
+        worker.ctx.db.audit_stream.start()  # an earlier run's spooled audit events go out at once
     log.info("worker %s waiting for jobs (%s)", worker.name, ", ".join(worker.tasks))
     try:
         worker.run_forever(stop)
     except KeyboardInterrupt:
         pass
+    finally:
+        worker.ctx.db.dispose()  # the audit stream's last events to their sinks (or their spool)
+        if traced:
+            traces.shutdown()
     return 0
 
 
@@ -153,6 +172,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(f"{imported} imported, {sum(r.status == 'already' for r in results)} already there, "
           f"{sum(r.status == 'skipped' for r in results)} skipped; rendering and indexing are queued")
     return 0
+
+
+def cmd_verify_audit(args: argparse.Namespace) -> int:
+    """Walks the audit chain: 0 when every link holds, 1 naming the first event that breaks it."""
+    from gui_recorder.db import Database
+    from gui_recorder.db.audit_chain import verify
+
+    db = Database(load_settings(args))
+    try:
+        report = verify(db.session)
+    finally:
+        db.dispose()
+    prefix = f" ({report.unchained} older events recorded before the chain, not checked)" if report.unchained else ""
+    if report.ok:
+        print(f"audit chain intact: {report.events} events, head seq {report.head_seq} {report.head_hash}{prefix}")
+        return 0
+    print(f"gui-recorder: audit chain broken at {report.first_break} ({report.events} events before it "
+          f"hold){prefix}", file=sys.stderr)
+    return 1
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -283,6 +321,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
             s3_endpoint=info.minio.endpoint,
             s3_access_key=info.minio.access_key,
             s3_secret_key=info.minio.secret_key,
+            log_format="text",  # `make run` is for people; deployments keep json
         )
         connections = _seed_demo(settings, info, kept["accounts"])
         # The worker renders and indexes in its own process: CPU-heavy work stays off the relay's loop.
@@ -506,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rotate = sub.add_parser("rotate-kek", help="rewrap every data key with the current KEK (segments untouched)")
     rotate.set_defaults(func=cmd_rotate_kek)
+
+    verify_audit = sub.add_parser("verify-audit", help="check the audit log's hash chain (exit 1 naming the "
+                                                       "first event that breaks it)")
+    verify_audit.set_defaults(func=cmd_verify_audit)
 
     serve = sub.add_parser("serve", help="run the gateway (configured by GUI_RECORDER_* variables)")
     serve.add_argument("--port", type=int, default=None)

@@ -89,6 +89,60 @@ def _default_tiers() -> list[TierSettings]:
             TierSettings(name="cold", bucket="recordings-cold", after_days=30)]
 
 
+class AuditSinkSettings(BaseModel):
+    """One place the audit events are streamed to, as they happen (issue 18).
+
+    ``kind`` is ``syslog`` (RFC 5424 over ``udp``, ``tcp`` or ``tls``, octet-counted on the
+    last two; the message is the event as ``cef`` or ``json``), ``file`` (JSON lines at
+    ``path``, rotated at ``max_bytes``) or ``http`` (``splunk`` HEC or ``elastic`` bulk JSON
+    to ``url``). Each sink has its own bounded queue and a spool on disk (under
+    ``var_dir/audit-spool``) for while it is down: events are sent in order when it returns.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$",
+                      description="The sink's name: its spool directory and the `sink` label of the metrics")
+    kind: Literal["syslog", "file", "http"] = Field(description="syslog, file or http")
+    format: Literal["cef", "json"] = Field("cef", description="syslog: the message as CEF or as JSON")
+    transport: Literal["udp", "tcp", "tls"] = Field(
+        "tcp", description="syslog: udp (one datagram per event, no delivery guarantee), tcp or tls "
+                           "(octet-counted framing, RFC 6587/5425)")
+    host: str = Field("127.0.0.1", description="syslog: the receiver's address")
+    port: int = Field(514, ge=1, le=65535, description="syslog: the receiver's port (6514 is syslog over TLS)")
+    ca_file: str | None = Field(None, description="tls/http: PEM file of the CAs that sign the receiver's "
+                                                  "certificate (the system's when unset)")
+    server_name: str | None = Field(None, description="tls: the name the receiver's certificate must carry "
+                                                      "(host when unset)")
+    path: str | None = Field(None, description="file: the JSON-lines file")
+    max_bytes: int = Field(100 << 20, ge=1 << 10, description="file: rotated at this size")
+    backups: int = Field(5, ge=0, le=1000, description="file: rotated files kept (path.1 is the newest)")
+    url: str | None = Field(None, description="http: Splunk's .../services/collector/event or Elastic's "
+                                              ".../INDEX/_bulk")
+    flavour: Literal["splunk", "elastic"] = Field("splunk", description="http: the body's shape")
+    token: SecretStr | None = Field(None, description="http: Splunk's HEC token or Elastic's API key")
+    queue_size: int = Field(10000, ge=10, le=10_000_000,
+                            description="Events held in memory for the sink; past it they are dropped (counted)")
+    spool_max_bytes: int = Field(1 << 30, ge=1 << 16,
+                                 description="Disk spool for while the sink is down; past it events are dropped "
+                                             "(counted)")
+    retry_max_seconds: float = Field(30.0, gt=0, le=3600,
+                                     description="Longest wait between retries of a down sink (backoff doubles "
+                                                 "from 0.1 s)")
+    resend_seconds: float = Field(
+        5.0, ge=0, le=600,
+        description="tcp/tls: events sent this long before a connection was found broken are sent again on "
+                    "the next one (syslog has no acknowledgement; duplicates carry the same seq and hash)")
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> "AuditSinkSettings":
+        needed = {"file": ("path",), "http": ("url",)}.get(self.kind, ())
+        missing = [f for f in needed if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"audit sink {self.name} ({self.kind}) needs {', '.join(missing)}")
+        return self
+
+
 # The variables from before `tiers` (issue 11): still accepted, folded into tiers[0] (hot_*) or
 # tiers[1] (cold_*, hot_days) by Settings._fold_legacy_tier_variables, never read by the code.
 _LEGACY_TIER_FIELDS: dict[str, tuple[int, str]] = {
@@ -107,6 +161,14 @@ class Settings(BaseSettings):
                                                     "the dev stack's data (kept 0700)")
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$",
                            description="Log level of every gui-recorder process")
+    log_format: Literal["json", "text"] = Field(
+        "json", description="json: one JSON object per log line (level, component, session_id, request_id, "
+                            "trace_id) for the log collector; text: plain lines for people (`gui-recorder dev`)")
+    otel_endpoint: str | None = Field(
+        None, description="OpenTelemetry: base URL of an OTLP/HTTP receiver (a collector, e.g. "
+                          "http://127.0.0.1:4318); traces are sent to its /v1/traces. Unset: no traces")
+    otel_service_name: str = Field("gui-recorder", min_length=1, max_length=64,
+                                   description="OpenTelemetry: the service.name of this deployment's spans")
 
     # Gateway (HTTP and WebSocket).
     host: str = Field("127.0.0.1", description="Address the gateway listens on")
@@ -392,6 +454,12 @@ class Settings(BaseSettings):
         default_factory=list, description="Labels of former KEKs in the token (unwrap only, until rotated)")
     seal_pkcs11_signing_label: str = Field("gui-recorder-signing",
                                            description="Label of the Ed25519 key pair in the token")
+    # Audit streaming to the SIEM (issue 18).
+    audit_sinks: list[AuditSinkSettings] = Field(
+        default_factory=list, max_length=16,
+        description="Where audit events are streamed as they happen, as JSON; fields of a sink below. Example: "
+                    '[{"name":"siem","kind":"syslog","transport":"tls","host":"siem.example","port":6514,'
+                    '"ca_file":"/etc/ssl/siem-ca.pem"},{"name":"local","kind":"file","path":"/var/log/gr/audit.jsonl"}]')
 
     @model_validator(mode="before")
     @classmethod
@@ -450,6 +518,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} maps to unknown roles {bad}; roles are {list(ROLES)}")
         if set(self.mfa_roles) - set(ROLES):
             raise ValueError(f"mfa_roles names unknown roles {sorted(set(self.mfa_roles) - set(ROLES))}")
+        return self
+
+    @model_validator(mode="after")
+    def _check_audit_sinks(self) -> "Settings":
+        names = [sink.name for sink in self.audit_sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"audit sink names must differ: {names}")
         return self
 
     @property
@@ -524,6 +599,12 @@ def settings_markdown() -> str:
               .replace("\n    ", " ").strip(), "", "| field | type | default | bounds | what it does |",
               "|---|---|---|---|---|"]
     for name, field in TierSettings.model_fields.items():
+        cells = [f"`{name}`", _kind(field), f"`{_default(field)}`", _bounds(field), field.description or ""]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    lines += ["", "## Fields of an audit sink (`GUI_RECORDER_AUDIT_SINKS`)", "",
+              AuditSinkSettings.__doc__.split("\n\n")[1].replace("\n    ", " ").strip(), "",
+              "| field | type | default | bounds | what it does |", "|---|---|---|---|---|"]
+    for name, field in AuditSinkSettings.model_fields.items():
         cells = [f"`{name}`", _kind(field), f"`{_default(field)}`", _bounds(field), field.description or ""]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"

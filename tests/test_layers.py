@@ -32,6 +32,8 @@ RANKS = {
     "index": 8,
     "storage": 9,
     "sealing": 10,  # encryption, chain, signatures, offline verification: pure, used by every layer above
+    "siem": 10,  # audit sinks: the database feeds them in every process (gateway, worker, CLI)
+    "telemetry": 10,  # traces, structured logs and their context: used at every stage
 }
 
 

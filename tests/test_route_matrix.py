@@ -99,6 +99,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("DELETE", ADMIN + "/grants/{grant_id}"): C.CONNECTION_ADMIN,
     ("POST", CONN + "/{connection_id}/test"): C.CONNECTION_ADMIN,
     ("GET", ADMIN + "/settings"): C.OPS_READ,
+    ("GET", "/api/ops/audit-sinks"): C.OPS_READ,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}

@@ -14,9 +14,11 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gui_recorder.db import upgrade
+from gui_recorder.db import audit_chain
 from gui_recorder.db.models import Base
 from gui_recorder.errors import DatabaseError
 from gui_recorder.settings import Settings
+from gui_recorder.siem import AuditStream
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +78,16 @@ class Database:
         else:
             self.engine = create_engine(self.url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Every audit event, whoever records it, is a link of the chain and, once committed, goes to the
+        # configured SIEM sinks (none: no stream).
+        self.audit_stream = AuditStream.from_settings(settings)
+        audit_chain.install(self._sessions, self.audit_stream.publish if self.audit_stream else None)
 
     def create_all(self) -> None:
         try:
             Base.metadata.create_all(self.engine)
             upgrade.add_missing_columns(self.engine, Base.metadata)  # columns newer than the database
+            audit_chain.upgrade(self.engine)
         except SQLAlchemyError as exc:
             raise DatabaseError(f"cannot create the tables at {self._where()}: {exc}") from exc
 
@@ -105,6 +112,8 @@ class Database:
             session.close()
 
     def dispose(self) -> None:
+        if self.audit_stream is not None:
+            self.audit_stream.close()  # what a sink has not taken stays in its spool for the next start
         self.engine.dispose()
 
     def _where(self) -> str:

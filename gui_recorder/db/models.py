@@ -278,6 +278,22 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(255))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The tamper-evident chain (issue 13, item 4), filled in by db/audit_chain.py as the row is flushed:
+    # seq is the event's place in the one chain of all processes, hash covers the event and prev_hash.
+    seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditChainHead(Base):
+    """The chain's last link (one row): the lock every append takes, and what a truncated tail is checked
+    against."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64))
 
 
 class TotpSecret(Base):

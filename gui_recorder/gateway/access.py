@@ -52,6 +52,7 @@ from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.scope import oversees, scope_of
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.vocabulary import Capability, has_capability
+from gui_recorder import telemetry
 
 
 def sees_all(user: User) -> bool:
@@ -111,6 +112,7 @@ def session_access(capability: Capability, audit: str | None, *, collapse: bool 
     async def access(request: Request, services: ServicesDep, session_id: str = Path(max_length=64),
                      user: User = Depends(need)) -> SessionGrant:
         row = await asyncio.to_thread(visible_session, services.db, user, session_id)
+        telemetry.bind(session=row.id)  # the route's log lines and spans name the session (issue 18)
         if spec.audit:
             await record_read(services, request, user, spec.audit, session_id, {}, spec.collapse)
         return SessionGrant(user, row)

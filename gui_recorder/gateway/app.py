@@ -28,6 +28,7 @@ from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, med
 from gui_recorder.gateway import cluster, connections, edge, forget_api, ssh, throttle, vocabulary_api
 from gui_recorder.gateway import console_api, users_api
 from gui_recorder.gateway import mfa_api, oidc
+from gui_recorder.gateway import audit_sinks_api
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -40,6 +41,8 @@ from gui_recorder.sessions import rows
 from gui_recorder.settings import Settings
 from gui_recorder.storage import ensure_buckets, tier_stores
 from gui_recorder.storage.tiering import TieredStore, Tiering
+from gui_recorder.telemetry import traces
+from gui_recorder.telemetry.asgi import RequestContext
 from gui_recorder.vocabulary import Capability
 
 log = logging.getLogger(__name__)
@@ -52,8 +55,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         settings.check_links()  # credentials and recordings never cross a network in the clear by default
+        traced = traces.configure(settings, "gateway")  # off unless otel_endpoint is set (issue 18)
         db = Database(settings, clock)
         db.create_all()
+        if db.audit_stream is not None:
+            db.audit_stream.start()  # now, not at the first event: an earlier run's spool is sent at once
         connections.seal_plaintext_secrets(db, settings)  # secret parameters stored before they were sealed
         accounts.seed_admin(db, settings)
         tiers = tier_stores(settings)  # in order: recordings are written to the first
@@ -79,6 +85,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             view_window=ViewWindow(settings.audit_view_window_seconds),
             login_throttle=throttle.from_settings(settings))
         ops_api.register_metrics(services)
+        audit_sinks_api.register_metrics(services)  # gr_audit_sink_* (issue 18)
         app.state.services = services  # the one attribute on app.state: routes take it by get_services
         # This gateway's rows still `active` died with its last run: close them truly before the spool
         # recovery seals their recordings, which are then queued like any other.
@@ -98,12 +105,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await recordings.stop()
             services.search_index.close()
             db.dispose()
+            if traced:
+                traces.shutdown()  # flushes the last spans
 
     # FastAPI's own /docs and /redoc load from a CDN with inline scripts: ours is edge.install_docs.
     app = FastAPI(title="gui-recorder", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url="/openapi.json" if settings.api_docs else None,
                   description="Privileged-session recorder for RDP and VNC, built on Apache Guacamole.")
     app.add_middleware(edge.SecurityHeaders)
+    app.add_middleware(RequestContext)  # outermost: a request id and a span around everything (issue 18)
 
     # The HTTP edge: every error, ours or the framework's, as {"error", "detail"}.
     @app.exception_handler(GuiRecorderError)
@@ -138,6 +148,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(oidc.router)  # single sign-on and /api/auth/providers (issue 12)
     app.include_router(mfa_api.router)  # an admin resets a user's second factor
     app.include_router(mfa_api.own)  # a user's new recovery codes
+    app.include_router(audit_sinks_api.router)  # the audit sinks' health (issue 18)
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

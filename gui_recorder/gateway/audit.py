@@ -1,4 +1,8 @@
-"""The audit trail: who did what, when, from where (routes in ``audit_api``)."""
+"""The audit trail: who did what, when, from where (routes in ``audit_api``).
+
+Each event becomes a link of the hash chain as it is flushed (``db/audit_chain.py``) and, once
+committed, goes to the configured SIEM sinks: nothing here needs to know.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from gui_recorder.db import AuditEvent, Database
+from gui_recorder.db.audit_chain import event_record
 
 
 def record_event(db: Database, username: str | None, action: str, target: str | None,
@@ -17,8 +22,7 @@ def record_event(db: Database, username: str | None, action: str, target: str | 
 
 
 def _as_dict(e: AuditEvent) -> dict:
-    return {"id": e.id, "at": e.at.isoformat(), "username": e.username, "action": e.action, "target": e.target,
-            "client_addr": e.client_addr, "detail": e.detail}
+    return event_record(e)  # with seq, prev_hash and hash: the export can be checked link by link
 
 
 def list_events(db: Database, action: str | None = None, username: str | None = None,

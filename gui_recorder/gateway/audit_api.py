@@ -26,6 +26,10 @@ class AuditEventOut(BaseModel):
     target: str | None
     client_addr: str | None
     detail: dict
+    # The chain (issue 13): null for events recorded before it existed.
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 @router.get("", response_model=list[AuditEventOut], dependencies=[Depends(AUDIT_READ)])
@@ -39,7 +43,7 @@ def audit_events(services: ServicesDep, action: str | None = Query(None, max_len
 @router.get("/export", dependencies=[Depends(AUDIT_READ)], response_class=StreamingResponse,
             responses={200: {"content": {"application/x-ndjson": {}}}})
 def audit_export(services: ServicesDep) -> StreamingResponse:
-    """Every event, oldest first, one JSON object per line."""
+    """Every event, oldest first, one JSON object per line, each with its seq, prev_hash and hash."""
     events = list_events(services.db, None, None, None, 1_000_000)
     lines = (json.dumps(e) + "\n" for e in reversed(events))
     return StreamingResponse(lines, media_type="application/x-ndjson",

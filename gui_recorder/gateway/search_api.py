@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends
 from gui_recorder.gateway.access import SearchGrant, SessionGrant, search_access, session_access
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.vocabulary import Capability
+from gui_recorder import telemetry
 
 router = APIRouter(tags=["search"])
 TEXT = session_access(Capability.SESSION_VIEW_ALL, "text.view", collapse=True)
@@ -22,9 +23,11 @@ TEXT = session_access(Capability.SESSION_VIEW_ALL, "text.view", collapse=True)
 def search(services: ServicesDep, grant: SearchGrant = Depends(search_access)) -> dict:
     """Words, "phrases" and prefix* over typed and screen text; ranked; `<mark>` in snippets."""
     q = grant.query
-    hits = services.search_index.search(q.q, user=q.user, connection=q.connection, protocol=q.protocol,
-                                        source=q.source, since=q.since, until=q.until, limit=q.limit,
-                                        connections=q.connections)
+    with telemetry.span("search", limit=q.limit, source=q.source) as span:  # not the words: they may be secret
+        hits = services.search_index.search(q.q, user=q.user, connection=q.connection, protocol=q.protocol,
+                                            source=q.source, since=q.since, until=q.until, limit=q.limit,
+                                            connections=q.connections)
+        span.set_attribute("search.results", len(hits))
     results = []
     for hit in hits:
         item = hit.to_dict()

@@ -26,6 +26,7 @@ from gui_recorder.guacd import ClientInfo
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
 from gui_recorder.sessions import rows
+from gui_recorder import telemetry
 from gui_recorder.vocabulary import SessionStatus
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
     policy = dict(connection.recording_policy or {})
     session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None,
                                       services.gateway_id)
+    telemetry.bind(session=session.id)  # every log line and span of this session from here on
     # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
     # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
     ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)
@@ -125,7 +127,8 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
         client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
                             dpi=_clamp(dpi, 48, 600))
         try:
-            guacd = await services.guacd.open(definition, client)
+            with telemetry.span("tunnel.open", protocol=connection.protocol, connection=connection.id):
+                guacd = await services.guacd.open(definition, client)
         except GuacdError as exc:
             recorder.spool.discard()  # nothing reached the target: nothing to keep
             ending = Ending(SessionStatus.REFUSED, f"guacd error {int(exc.status)}: {exc}", exc.status)

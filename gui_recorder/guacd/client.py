@@ -10,6 +10,7 @@ from gui_recorder.errors import GuacdError, GuacdUnreachable, GuacdUntrusted, Pr
 from gui_recorder.guacd.definition import ClientInfo, ConnectionDefinition
 from gui_recorder.guacd.status import Status, describe
 from gui_recorder.protocol import Instruction, Parser, encode
+from gui_recorder import telemetry
 
 # The newest protocol version this client speaks; guacd 1.3.0 announces 1.3.0.
 OWN_VERSION = (1, 5, 0)
@@ -158,9 +159,11 @@ async def open_guacd(
     conn = GuacdConnection(reader, writer, parser, [], "", None)
     conn.address = (host, port)
     try:
-        return await asyncio.wait_for(
-            _handshake(conn, definition, client, join, read_only), timeout
-        )
+        with telemetry.span("guacd.handshake", join=bool(join), read_only=read_only,
+                            protocol=definition.protocol if definition else None):
+            return await asyncio.wait_for(
+                _handshake(conn, definition, client, join, read_only), timeout
+            )
     except asyncio.TimeoutError as exc:
         await conn.close()
         raise GuacdError(f"guacd at {host}:{port} did not complete the handshake in {timeout:.0f} s",

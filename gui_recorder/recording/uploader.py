@@ -35,6 +35,7 @@ from gui_recorder.storage.keys import data_key_key, manifest_key, segment_key
 from gui_recorder.recording.sealed import CHECKPOINTS_FILE, DATA_KEY_FILE, sealing_summary
 from gui_recorder.recording.spool import QUARANTINE_FILE, SESSION_FILE, SegmentSpool, write_json_durably
 from gui_recorder.storage import ObjectStore
+from gui_recorder import telemetry
 
 log = logging.getLogger(__name__)
 LOCAL_MANIFEST = "manifest.json"
@@ -199,7 +200,9 @@ class Uploader:
                 if hashlib.sha256(data).hexdigest() != info["sha256"] or len(data) != info["size"]:
                     raise Unuploadable(f"spool segment {path} does not match its checksum: disk corruption")
                 key = segment_key(session_id, info["index"])
-                self.store.put_bytes(key, data, "application/vnd.guacamole.recording", object_meta)
+                with telemetry.span("recording.upload", session_id=session_id, segment=info["index"],
+                                    bytes=len(data), tier=self.store.tier):
+                    self.store.put_bytes(key, data, "application/vnd.guacamole.recording", object_meta)
                 manifest["segments"].append({**info, "key": key})
                 manifest["segments"].sort(key=lambda s: s["index"])
                 manifest["bytes"] = sum(s["size"] for s in manifest["segments"])

@@ -20,6 +20,7 @@ from gui_recorder.settings import Settings
 from gui_recorder.storage import StorageTier, tier_stores
 from gui_recorder.storage.tiering import TieredStore
 from gui_recorder.db import jobs
+from gui_recorder import telemetry
 
 log = logging.getLogger(__name__)
 
@@ -72,23 +73,28 @@ class Worker:
         heartbeat = threading.Thread(target=self._heartbeat, args=(job.id, stop, lost), daemon=True)
         heartbeat.start()
         try:
-            error = (self._run_isolated(job, lost) if self.isolate
-                     else _run_task(self.tasks[job.kind], self.ctx, job))
+            with telemetry.span(f"job.{job.kind}", session_id=job.session_id, attempt=job.attempts,
+                                worker=self.name) as span:
+                error = (self._run_isolated(job, lost) if self.isolate
+                         else _run_task(self.tasks[job.kind], self.ctx, job))
+                if error:
+                    span.set_attribute("job.error", error[:500])
         finally:
             stop.set()
             heartbeat.join()
         seconds = time.monotonic() - started
-        if not jobs.finish(self.ctx.db, job.id, self.name, error, seconds):
-            # This worker stalled past its lease (a pause, a frozen VM) and another took the job over:
-            # the other's run is the one that counts, whatever this one got to.
-            log.warning("%s job for session %s was taken over by another worker; this run (%s) is discarded",
-                        job.kind, job.session_id, error or "finished")
-            return job
-        if error:
-            log.warning("%s job for session %s failed (attempt %d): %s", job.kind, job.session_id, job.attempts,
-                        error)
-        else:
-            log.info("%s job for session %s done in %.1f s", job.kind, job.session_id, seconds)
+        counted = jobs.finish(self.ctx.db, job.id, self.name, error, seconds)
+        with telemetry.context.bound(session=job.session_id):  # the log line's session_id (issue 18)
+            if not counted:
+                # This worker stalled past its lease (a pause, a frozen VM) and another took the job over:
+                # the other's run is the one that counts, whatever this one got to.
+                log.warning("%s job for session %s was taken over by another worker; this run (%s) is "
+                            "discarded", job.kind, job.session_id, error or "finished")
+            elif error:
+                log.warning("%s job for session %s failed (attempt %d): %s", job.kind, job.session_id,
+                            job.attempts, error)
+            else:
+                log.info("%s job for session %s done in %.1f s", job.kind, job.session_id, seconds)
         return job
 
     def _run_isolated(self, job: Job, lost: threading.Event | None = None) -> str | None:
@@ -181,6 +187,10 @@ def _run_task(task: Task, ctx: Context, job: Job) -> str | None:
 
 def _child(task: Task, settings: Settings, kind: str, session_id: str, sender) -> None:
     _die_with_parent()
+    from gui_recorder.telemetry import logs
+
+    logs.configure(settings, "worker")  # a spawned interpreter: the parent's logging is not inherited
+    telemetry.bind(session=session_id)
     ctx = build_context(settings)
     try:
         sender.send(_run_task(task, ctx, Job(kind=kind, session_id=session_id)))

@@ -4,7 +4,7 @@
 // the order /api/ops/storage lists them: nothing here names a tier.
 
 import { api } from './api.js';
-import { $, bytes, enterPage } from './common.js';
+import { $, bytes, el, enterPage, when } from './common.js';
 import { describeApiError } from './status.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -105,7 +105,30 @@ function rateChart(report) {
   });
 }
 
+// Audit sinks (issue 18): one row per configured sink; its figures are this gateway process's.
+function sinksTable(report) {
+  const body = $('sinks-body');
+  const epoch = (s) => (s ? when(new Date(s * 1000).toISOString()) : 'never');
+  const rows = report.sinks.map((s) => el('tr', { dataset: { sink: s.name, up: String(s.up) } },
+    el('td', {}, s.name), el('td', {}, s.kind),
+    el('td', { className: s.up ? 'ok' : 'bad' }, s.up ? 'up' : 'down (spooling)'),
+    el('td', {}, String(s.queued)), el('td', {}, `${s.spooled} (${bytes(s.spooled_bytes)})`),
+    el('td', {}, String(s.delivered)), el('td', {}, String(s.dropped)), el('td', {}, String(s.resent)),
+    el('td', {}, epoch(s.last_success)),
+    el('td', {}, s.last_error ? `${s.last_error} (${epoch(s.last_error_at)})` : '')));
+  if (!rows.length) rows.push(el('tr', {}, el('td', { colSpan: 10, className: 'muted' }, 'no audit sinks configured')));
+  body.replaceChildren(...rows);
+  $('audit-chain').textContent = `Audit chain head: event ${report.chain.seq}` +
+    (report.chain.hash ? `, hash ${report.chain.hash.slice(0, 16)}…` : '') +
+    ' (gui-recorder verify-audit checks every link).';
+}
+
 async function refresh() {
+  try {
+    sinksTable(await api('GET', '/api/ops/audit-sinks'));
+  } catch (err) {
+    $('sinks-body').replaceChildren(el('tr', {}, el('td', { colSpan: 10 }, describeApiError(err))));
+  }
   try {
     const report = await api('GET', '/api/ops/storage');
     $('page-error').hidden = true;
