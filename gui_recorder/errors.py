@@ -27,7 +27,8 @@ CLI (``cli.main``)::
     ├── DatabaseError          the database is unreachable or locked     503   0x0201           1008  3
     ├── RenderError            a recording cannot be rendered            500   0x0200           1011  2
     ├── OcrError               the OCR engine (tesseract) failed         500   0x0200           1011  3
-    └── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
+    ├── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
+    └── PolicyRuleError        a guardrail rule is invalid or unsafe     422   0x0300           1002  2
 
 Exit code 2: fix the input or the settings; 3: a component is down, retry later.
 """
@@ -170,3 +171,10 @@ class SearchQueryError(GuiRecorderError):
 
     guacamole_status = 0x0300
     http_status = 400
+
+
+class PolicyRuleError(GuiRecorderError):
+    """A guardrail rule cannot be saved: a bad regex, one too long or too slow, a block rule on screen text."""
+
+    guacamole_status = 0x0300
+    http_status = 422

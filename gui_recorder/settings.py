@@ -181,6 +181,20 @@ class Settings(BaseSettings):
                                        description="... or at this age, so a live session reaches the store soon")
     spool_dir: Path | None = Field(None, description="The recording spool; var_dir/spool when unset")
 
+    # Guardrails (issue 14): policies on what is typed and shown.
+    guardrail_regex_timeout_ms: float = Field(20.0, gt=0, le=1000,
+                                              description="A rule's regex that runs longer on one line is "
+                                                          "stopped and counts as no match (logged)")
+    guardrail_webhook_url: str | None = Field(None, max_length=2048,
+                                              description="Where `notify` rules POST their alert as JSON; "
+                                                          "unset: no webhook")
+    guardrail_syslog_address: str | None = Field(None, max_length=255,
+                                                 description="host:port (UDP) where `notify` rules send a "
+                                                             "syslog line; unset: no syslog")
+    guardrail_enforce_interval_seconds: float = Field(1.0, gt=0, le=60,
+                                                      description="How often the gateway ends sessions a "
+                                                                  "`terminate` rule on screen text named")
+
     @model_validator(mode="before")
     @classmethod
     def _fold_legacy_tier_variables(cls, data: Any) -> Any:

@@ -72,6 +72,14 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/audit"): C.AUDIT_READ,
     ("GET", "/api/audit/export"): C.AUDIT_READ,
     ("GET", "/api/ops/storage"): C.OPS_READ,
+    ("GET", "/api/admin/policies"): C.POLICY_ADMIN,
+    ("POST", "/api/admin/policies"): C.POLICY_ADMIN,
+    ("GET", "/api/admin/policies/presets"): C.POLICY_ADMIN,
+    ("GET", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
+    ("PUT", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
+    ("DELETE", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
+    ("GET", "/api/alerts"): C.ALERT_READ,
+    ("POST", "/api/alerts/{alert_id}/ack"): C.ALERT_ACK,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}
@@ -205,7 +213,8 @@ async def test_matrix(matrix, method, path):
     app, client, tokens, session_id = matrix
     # A cell may have deleted the connection (admin DELETE): every cell starts from the same state.
     connections.ensure_connection(app.state.services.db, app.state.services.settings, CONNECTION)
-    url = path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id)
+    url = path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id) \
+        .replace("{policy_id}", "1").replace("{alert_id}", "1")
     need = EXPECTED[(method, path)]
     anonymous = await client.request(method, url)
     assert anonymous.status_code == 401, (method, path, anonymous.text)

@@ -200,3 +200,58 @@ class AuditEvent(Base):
     target: Mapped[str | None] = mapped_column(String(255))
     client_addr: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Policy(Base):
+    """A guardrail rule (issue 14): what to look for, where, for whom, and what to do.
+
+    ``match_value`` holds the words (a list), the regex (a one-item list) or the preset's name
+    (a one-item list); ``scope`` holds ``connections``, ``roles`` and ``users`` lists (empty: all).
+    ``version`` grows at each change, so an alert names the rule as it was.
+    """
+
+    __tablename__ = "policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    match_kind: Mapped[str] = mapped_column(String(16))
+    match_value: Mapped[list[str]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    severity: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """A rule that matched in a session: the text, the moment, what was done; acknowledged with a note.
+
+    ``enforced`` is for ``terminate`` raised outside the gateway (the worker's screen pass): the
+    gateway ends the session and sets it.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_session", "session_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    session_id: Mapped[str] = mapped_column(String(36))
+    rule_id: Mapped[int | None] = mapped_column(Integer)
+    rule_name: Mapped[str] = mapped_column(String(128), index=True)
+    rule_version: Mapped[int] = mapped_column(Integer, default=1)
+    severity: Mapped[str] = mapped_column(String(16), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    connection_id: Mapped[str] = mapped_column(String(64), index=True)
+    offset_ms: Mapped[int | None] = mapped_column(BigInteger)  # in the recording, for the player's marker
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    enforced: Mapped[bool] = mapped_column(Boolean, default=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)

@@ -26,6 +26,8 @@ from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
 from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
+from gui_recorder.gateway import policies_api
+from gui_recorder.gateway.guard import Guardrails
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -69,7 +71,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             watch_tokens=WatchTokens(settings.watch_token_ttl_seconds),
             # Folds a viewer's repeated reads of one session (Range requests) into one audit event per window.
             view_window=ViewWindow(settings.audit_view_window_seconds),
-            login_throttle=throttle.from_settings(settings))
+            login_throttle=throttle.from_settings(settings),
+            guardrails=Guardrails(settings, db))
         ops_api.register_metrics(services)
         app.state.services = services  # the one attribute on app.state: routes take it by get_services
         # Rows still `active` belonged to a gateway that died (one gateway per database): close them
@@ -79,9 +82,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         if closed:
             log.warning("closed %d session(s) interrupted by the gateway's last stop", len(closed))
         await recordings.start()
+        enforcer = asyncio.create_task(services.guardrails.enforce_loop(services.active))
         try:
             yield
         finally:
+            enforcer.cancel()
             for relay in list(services.active.values()):
                 relay.end_for_shutdown()
             await recordings.stop()
@@ -122,6 +127,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         app.include_router(router)
     app.include_router(vocabulary_api.router)
     app.include_router(forget_api.router)  # DELETE /api/sessions/{id} (issue 10, point 7)
+    app.include_router(policies_api.admin)  # /api/admin/policies (issue 14)
+    app.include_router(policies_api.router)  # /api/alerts
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

@@ -32,11 +32,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gui_recorder.errors import ProtocolError, RecordingError
 from gui_recorder.gateway.filter import ClientFilter, Verdict, WatcherFilter
+from gui_recorder.gateway.guard import SessionGuard, notice
 from gui_recorder.guacd import GuacdConnection
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import Instruction, Limits, Parser, encode
 from gui_recorder.recording import SessionRecorder
-from gui_recorder.vocabulary import SessionStatus
+from gui_recorder.vocabulary import RuleAction, SessionStatus
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("gui_recorder.security")
@@ -76,7 +77,9 @@ class Ending:
 class Relay:
     def __init__(self, websocket: WebSocket, guacd: GuacdConnection, recorder: SessionRecorder | None,
                  client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True,
-                 on_recording_failed: Callable[[str, RecordingError], None] | None = None):
+                 on_recording_failed: Callable[[str, RecordingError], None] | None = None,
+                 guard: SessionGuard | None = None,
+                 on_guard_hits: Callable[[SessionGuard, int | None], None] | None = None):
         self.ws = websocket
         self.guacd = guacd
         self.recorder = recorder
@@ -84,6 +87,9 @@ class Relay:
         self.session_id = session_id
         self.fail_closed = fail_closed
         self.on_recording_failed = on_recording_failed
+        # Guardrails (issue 14): typed lines checked before their Enter is forwarded; None: no rules apply.
+        self.guard = guard
+        self.on_guard_hits = on_guard_hits
         self.state = State.RUNNING
         self.ending: Ending | None = None
         self.bytes_to_client = 0
@@ -110,6 +116,10 @@ class Relay:
     def terminate(self, by: str) -> None:
         self.end(Ending(SessionStatus.TERMINATED, f"terminated by {by}", Status.SESSION_CLOSED,
                         f"An auditor ({by}) ended this session."))
+
+    def terminate_by_policy(self, rule: str) -> None:
+        self.end(Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule {rule!r}",
+                        Status.SESSION_CLOSED, f"A security policy ({rule}) ended this session."))
 
     def end_for_shutdown(self) -> None:
         self.end(Ending(SessionStatus.ENDED, "the gateway was stopped", Status.SESSION_CLOSED,
@@ -214,6 +224,14 @@ class Relay:
                 stop = self._user_left("the user disconnected")
                 break
             verdict, why = self.filter.check(ins)
+            if verdict is Verdict.FORWARD and self.guard is not None and ins[0] == "key":
+                checked = self.guard.key(ins)
+                if not checked.forward:
+                    # Never reaches the target, so not recorded as input; the attempt is recorded in its place.
+                    record.pop()
+                    if checked.hits:
+                        stop = stop or self._withheld(checked.hits, record, replies)
+                    continue
             if verdict is Verdict.FORWARD:
                 forward.append(encode(ins))
             elif verdict is Verdict.REFUSE:
@@ -226,6 +244,8 @@ class Relay:
                 forward = []  # nothing of a batch that broke the policy reaches guacd
                 break
         written = self._tee_client(record)
+        if self.guard is not None and self.guard.pending and self.on_guard_hits is not None:
+            self.on_guard_hits(self.guard, self._offset_ms())
         if written is False:
             return  # the recording failed: nothing of this batch is forwarded
         if forward:
@@ -240,6 +260,25 @@ class Relay:
                 security_log.warning("session %s: security violation from the browser: %s",
                                      self.session_id, stop.violation)
             self.end(stop)
+
+    def _withheld(self, hits, record: list, replies: list[str]) -> Ending | None:
+        """A line a rule stopped: a marker in the recording, a notice to the user, and for `terminate` the end."""
+        worst = next((h for h in hits if h.rule.action == RuleAction.TERMINATE), None) or \
+            next(h for h in hits if h.rule.action == RuleAction.BLOCK)
+        record.append(Instruction("gr-guardrail", worst.rule.action, worst.rule.name, worst.text))
+        if worst.rule.action == RuleAction.TERMINATE:
+            return Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule {worst.rule.name!r}: "
+                          f"typed {worst.text!r}", Status.SESSION_CLOSED,
+                          f"A security policy ({worst.rule.name}) ended this session; the line was not sent.")
+        replies.append(notice(f"Blocked by policy \"{worst.rule.name}\": this command was not sent to the "
+                              "remote desktop. The attempt has been recorded."))
+        return None
+
+    def _offset_ms(self) -> int | None:
+        """Now, in the recording's time (for the player's marker)."""
+        if self.recorder is None or not self.recorder.has_clock or self.recorder.first_ts is None:
+            return None
+        return max(0, self.recorder.now_ts() - self.recorder.first_ts)
 
     def _violation_ending(self, why: str) -> Ending:
         return Ending(SessionStatus.TERMINATED, f"security violation: {why}", Status.CLIENT_BAD_REQUEST,

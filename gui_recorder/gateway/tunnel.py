@@ -109,6 +109,9 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
                          "The session cannot be recorded right now, so it cannot be opened.")
             return
 
+        # The guardrail rules in force for this user and connection, before the target is reached.
+        guard = await asyncio.to_thread(services.guardrails.session_guard, session.id, user.username, user.role,
+                                        connection.id)
         client_policy = ClientPolicy.from_recording_policy(policy)
         definition = connections.definition_for(connection, settings, client_policy)
         client = ClientInfo(width=_clamp(width, 64, 8192), height=_clamp(height, 64, 8192),
@@ -124,7 +127,8 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
 
         relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
                       fail_closed=bool(policy.get("fail_closed", True)),
-                      on_recording_failed=recordings.recording_failed)
+                      on_recording_failed=recordings.recording_failed, guard=guard,
+                      on_guard_hits=services.guardrails.raise_hits)
         services.active[session.id] = relay
         try:
             await asyncio.to_thread(rows.update_session, db, session.id,

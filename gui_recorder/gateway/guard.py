@@ -1,0 +1,115 @@
+"""The gateway's side of the guardrails: each session's typed check, its alerts, and the enforcer.
+
+``Guardrails`` is built once at start-up (``Services.guardrails``). For a
+session it compiles the rules in force for its user, role and connection
+(``session_guard``); the relay asks that guard about each ``key`` and hands
+back what matched (``SessionGuard.hits``), which is stored as alerts in a
+thread, counted for Prometheus and, for ``notify`` rules, sent to the webhook
+and syslog, never on the relay's path. ``enforce_loop`` ends the sessions this
+gateway carries that a ``terminate`` rule on screen text (raised by the
+worker's live pass) named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+
+from gui_recorder.db import Database
+from gui_recorder.errors import GuiRecorderError
+from gui_recorder.guardrails import alerts, notify, policies
+from gui_recorder.guardrails.alerts import SessionContext
+from gui_recorder.guardrails.rules import Hit
+from gui_recorder.guardrails.typed import KeyVerdict, TypedGuard
+from gui_recorder.protocol import Instruction, encode
+from gui_recorder.settings import Settings
+from gui_recorder.vocabulary import RuleAction
+
+log = logging.getLogger(__name__)
+# The tunnel-internal notice opcode the web client shows (web/js/remote.js); other clients ignore it.
+NOTICE_OPCODE = "gr-notice"
+
+
+def notice(text: str) -> str:
+    return encode((NOTICE_OPCODE, "guardrail", text))
+
+
+@dataclass
+class SessionGuard:
+    """One session's typed check and what it raised; ``pending`` is drained by the relay after each batch."""
+
+    context: SessionContext
+    typed: TypedGuard
+    pending: list[tuple[list[Hit], bool]] = field(default_factory=list)  # (hits, blocked)
+
+    def key(self, ins: Instruction) -> KeyVerdict:
+        verdict = self.typed.key(ins)
+        if verdict.hits:
+            self.pending.append((verdict.hits, verdict.withheld))
+        return verdict
+
+
+class Guardrails:
+    def __init__(self, settings: Settings, db: Database):
+        self.settings, self.db = settings, db
+        self.counts: Counter[tuple[str, str, str]] = Counter()  # (rule, severity, action) -> alerts
+        self.blocked = 0
+        self._tasks: set[asyncio.Task] = set()
+
+    def session_guard(self, session_id: str, username: str, role: str, connection_id: str) -> SessionGuard | None:
+        rules = policies.rules_for_session(self.db, self.settings.guardrail_regex_timeout_ms, username, role,
+                                           connection_id)
+        typed = TypedGuard(rules)
+        if not typed.rules:
+            return None  # nothing to check: the relay keeps its fast path
+        return SessionGuard(SessionContext(session_id, username, connection_id), typed)
+
+    def raise_hits(self, guard: SessionGuard, offset_ms: int | None) -> None:
+        """Store and send what the last batch matched, off the relay's path."""
+        batches, guard.pending = guard.pending, []
+        for hits, blocked in batches:
+            for hit in hits:
+                self.counts[(hit.rule.name, hit.rule.severity, hit.rule.action)] += 1
+            self.blocked += 1 if blocked else 0
+            task = asyncio.get_running_loop().create_task(
+                asyncio.to_thread(self._store, guard.context, hits, offset_ms, blocked))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _store(self, ctx: SessionContext, hits: list[Hit], offset_ms: int | None, blocked: bool) -> None:
+        try:
+            stored = alerts.record_hits(self.db, ctx, hits, offset_ms=offset_ms, blocked=blocked)
+        except GuiRecorderError as exc:
+            log.error("session %s: %d alert(s) could not be stored: %s", ctx.session_id, len(hits), exc)
+            return
+        for alert in stored:
+            log.warning("session %s: rule %r (%s, %s) matched %s text", ctx.session_id, alert["rule"],
+                        alert["severity"], alert["action"], alert["source"])
+            if alert["action"] == RuleAction.NOTIFY:
+                notify.notify(alert, self.settings.guardrail_webhook_url, self.settings.guardrail_syslog_address)
+
+    async def drain(self) -> None:
+        """Wait for the alerts being stored (tests, shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def enforce_loop(self, active: dict) -> None:
+        """End the sessions carried here that a screen ``terminate`` rule named (the worker raised it)."""
+        while True:
+            await asyncio.sleep(self.settings.guardrail_enforce_interval_seconds)
+            if not active:
+                continue
+            try:
+                pending = await asyncio.to_thread(alerts.pending_terminations, self.db, list(active))
+                done = []
+                for alert_id, session_id, rule in pending:
+                    relay = active.get(session_id)
+                    if relay is not None:
+                        relay.terminate_by_policy(rule)
+                        done.append(alert_id)
+                if done:
+                    await asyncio.to_thread(alerts.mark_enforced, self.db, done)
+            except GuiRecorderError as exc:
+                log.warning("guardrail enforcement waits for the database: %s", exc)
