@@ -123,3 +123,12 @@ def test_screen_rules_are_not_checked_on_typed_lines():
     guard = TypedGuard(RuleSet([rule("words", ["shutdown"], action="terminate", source="screen")], TIMEOUT_MS))
     assert not guard.rules
     assert all(guard.key(ins).forward for ins in _keys("shutdown\n"))
+
+
+def test_what_is_checked_is_what_follows_the_last_line_erase_unless_yanked_back():
+    from gui_recorder.guardrails.typed import submitted_text
+
+    assert submitted_text("shutdown /s<Ctrl+U>echo ok") == "echo ok"
+    assert submitted_text("rm -rf /<Ctrl+C><Esc>ls") == "ls"
+    assert submitted_text("shutdown /s<Ctrl+U>echo <Ctrl+Y>") == "shutdown /s<Ctrl+U>echo <Ctrl+Y>"
+    assert submitted_text("plain") == "plain"

@@ -7,6 +7,11 @@ would submit the line (Return without a chord), the line is checked: a
 so the target never receives the submission; other hits are alerts and the
 Enter goes on. The decoder is then told nothing of a withheld Enter: the
 target still holds the line as typed, and so does the decoder.
+
+What is about to be submitted is the part after the last key that empties a
+shell's or a console's line (Ctrl+U, Ctrl+C, Esc): a blocked line erased with
+Ctrl+U and followed by an allowed command lets that command through. If a
+yank (Ctrl+Y) follows, the erased text may be back: the whole line is checked.
 """
 
 from __future__ import annotations
@@ -19,6 +24,15 @@ from gui_recorder.text.keys import KeyDecoder
 from gui_recorder.vocabulary import RuleAction, RuleSource
 
 WITHHOLDING = (RuleAction.BLOCK, RuleAction.TERMINATE)
+LINE_CLEARING = ("<Ctrl+U>", "<Ctrl+C>", "<Esc>")
+YANK = "<Ctrl+Y>"
+
+
+def submitted_text(line: str) -> str:
+    """The part of the decoded ``line`` the target would receive on Enter (see the module's docstring)."""
+    cut = max((line.rfind(token) + len(token) for token in LINE_CLEARING if token in line), default=0)
+    tail = line[cut:]
+    return line if YANK in tail else tail
 
 
 @dataclass
@@ -47,7 +61,7 @@ class TypedGuard:
             self._swallowed.discard(keysym)
             return KeyVerdict(forward=False)
         if pressed and self.decoder.submits(keysym):
-            hits = self.rules.match(self.decoder.current_line, RuleSource.TYPED)
+            hits = self.rules.match(submitted_text(self.decoder.current_line), RuleSource.TYPED)
             if any(h.rule.action in WITHHOLDING for h in hits):
                 self._swallowed.add(keysym)
                 return KeyVerdict(forward=False, hits=hits)
