@@ -5,6 +5,10 @@ recorded since its last look (sealed segments, in the spool or already in
 MinIO, and the segment being written), feeds it to the live text stage, and
 replaces the session's documents in the index. The final index job, when the
 session ends, replaces them again with the complete pass.
+
+The same pass checks the guardrails' screen rules (issue 14) on each new piece
+of screen text: a match is an alert at once; a ``terminate`` is stored for
+the gateway carrying the session to enforce (``gateway.guard.enforce_loop``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from gui_recorder.db import Session
+from gui_recorder.db import Session, User
+from gui_recorder.guardrails import alerts as guard_alerts
+from gui_recorder.guardrails import notify as guard_notify
+from gui_recorder.guardrails.policies import rules_in_force
+from gui_recorder.guardrails.rules import RuleSet
+from gui_recorder.text.items import ScreenText
 from gui_recorder.errors import GuiRecorderError, NotFoundError, ProtocolError, StorageError
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import manifest_key
@@ -38,6 +47,7 @@ class _Follow:
     next_index: int = 1  # the first segment not yet wholly read
     part_read: int = 0  # bytes already read of segment ``next_index`` while it was being written
     typed: list[TypedLine] = field(default_factory=list)
+    new_screen: list[ScreenText] = field(default_factory=list)  # since the last rules check
     broken: bool = False
     last_error: str | None = None  # the storage error last logged, so it is logged once
 
@@ -79,6 +89,7 @@ class LiveIndexer:
                         follow.last_error = str(exc)
                     continue
                 follow.last_error = None
+                self._check_screen(ctx, row, follow)
                 started = datetime.fromtimestamp(row.wall_start / 1000, UTC) if row.wall_start else row.started_at
                 meta = SessionMeta(session_id, row.username, row.connection_id, row.protocol, started)
                 try:
@@ -144,3 +155,30 @@ class LiveIndexer:
         for ins in instructions:
             update = follow.live.feed(ins)
             follow.typed.extend(update.typed)
+            follow.new_screen.extend(update.screen)
+
+    def _check_screen(self, ctx: Context, row: Session, follow: _Follow) -> None:
+        """The screen rules on the text that appeared since the last look: alerts, and terminations to enforce."""
+        items, follow.new_screen = follow.new_screen, []
+        if not items:
+            return
+        timeout_ms = ctx.settings.guardrail_regex_timeout_ms
+        try:
+            with ctx.db.session() as s:
+                user = s.get(User, row.user_id) if row.user_id is not None else None
+            rules: RuleSet = rules_in_force(ctx.db, timeout_ms).reading("screen").scoped(
+                row.username, user.role if user else "", row.connection_id)
+            if not rules:
+                return
+            session = guard_alerts.SessionContext(row.id, row.username, row.connection_id)
+            for item in items:
+                hits = rules.match(item.text, "screen")
+                if hits:
+                    stored = guard_alerts.record_hits(ctx.db, session, hits, offset_ms=item.first_ms, enforced=False)
+                    for alert in stored:
+                        log.warning("session %s: screen rule %r (%s) matched", row.id, alert["rule"], alert["action"])
+                        if alert["action"] == "notify":
+                            guard_notify.notify(alert, ctx.settings.guardrail_webhook_url,
+                                                ctx.settings.guardrail_syslog_address)
+        except GuiRecorderError as exc:
+            log.warning("screen rules of session %s wait for the database: %s", row.id, exc)
