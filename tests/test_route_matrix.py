@@ -79,6 +79,8 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("PUT", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
     ("DELETE", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
     ("GET", "/api/alerts"): C.ALERT_READ,
+    ("GET", "/api/alerts/counts"): C.ALERT_READ,
+    ("GET", "/api/ops/guardrails"): C.OPS_READ,
     ("POST", "/api/alerts/{alert_id}/ack"): C.ALERT_ACK,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.

@@ -27,7 +27,7 @@ from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, med
                                   search_api, sessions_api, tunnel)
 from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
 from gui_recorder.gateway import policies_api
-from gui_recorder.gateway.guard import Guardrails
+from gui_recorder.gateway.guard import GuardrailCollector, Guardrails
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -74,6 +74,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             login_throttle=throttle.from_settings(settings),
             guardrails=Guardrails(settings, db))
         ops_api.register_metrics(services)
+        services.metrics.register(GuardrailCollector(services.guardrails))
         app.state.services = services  # the one attribute on app.state: routes take it by get_services
         # Rows still `active` belonged to a gateway that died (one gateway per database): close them
         # truly before the spool recovery seals their recordings, which are then queued like any other.

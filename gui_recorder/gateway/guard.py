@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
-from gui_recorder.guardrails import alerts, notify, policies
+from gui_recorder.guardrails import alerts, kpis, notify, policies
 from gui_recorder.guardrails.alerts import SessionContext
 from gui_recorder.guardrails.rules import Hit
 from gui_recorder.guardrails.typed import KeyVerdict, TypedGuard
@@ -113,3 +113,25 @@ class Guardrails:
                     await asyncio.to_thread(alerts.mark_enforced, self.db, done)
             except GuiRecorderError as exc:
                 log.warning("guardrail enforcement waits for the database: %s", exc)
+
+
+class GuardrailCollector:
+    """Prometheus: alerts per rule, severity and action (from the table: the worker raises them too),
+    and the commands blocked by this gateway since it started."""
+
+    def __init__(self, guardrails: Guardrails):
+        self.guardrails = guardrails
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        family = CounterMetricFamily("gr_guardrail_alerts", "Alerts raised by guardrail rules",
+                                     labels=["rule", "severity", "action"])
+        try:
+            for rule, severity, action, n in kpis.alert_counts(self.guardrails.db):
+                family.add_metric([rule, severity, action], n)
+        except GuiRecorderError as exc:
+            log.warning("guardrail metrics wait for the database: %s", exc)
+        yield family
+        yield CounterMetricFamily("gr_guardrail_blocked_commands", "Typed lines whose Enter was withheld by a "
+                                  "block rule (this gateway)", value=self.guardrails.blocked)

@@ -16,7 +16,7 @@ from gui_recorder.db import User
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.services import ServicesDep
-from gui_recorder.guardrails import alerts, policies
+from gui_recorder.guardrails import alerts, kpis, policies
 from gui_recorder.guardrails.policies import PolicyIn, PolicyOut
 from gui_recorder.guardrails.rules import PRESETS
 from gui_recorder.vocabulary import Capability, Severity
@@ -24,6 +24,7 @@ from gui_recorder.vocabulary import Capability, Severity
 ADMIN = require_capability(Capability.POLICY_ADMIN)
 READ = require_capability(Capability.ALERT_READ)
 ACK = require_capability(Capability.ALERT_ACK)
+OPS = require_capability(Capability.OPS_READ)
 
 admin = APIRouter(prefix="/api/admin/policies", tags=["guardrails"], dependencies=[Depends(ADMIN)])
 router = APIRouter(tags=["guardrails"])
@@ -86,6 +87,21 @@ def list_alerts(services: ServicesDep, severity: Severity | None = None, rule: s
                                session_id=session, since=_utc(since), until=_utc(until), acknowledged=acknowledged,
                                limit=limit)
     return {"count": len(items), "alerts": items}
+
+
+@router.get("/api/ops/guardrails")
+def guardrail_kpis(services: ServicesDep, days: int = Query(30, ge=1, le=3650), viewer: User = Depends(OPS)) -> dict:
+    """The ops page's guardrail KPIs: high-risk alerts, blocked commands, duration anomalies with reasons."""
+    from datetime import timedelta
+
+    return kpis.guardrail_kpis(services.db, services.db.now() - timedelta(days=days))
+
+
+@router.get("/api/alerts/counts")
+def alert_counts(services: ServicesDep, session: list[str] = Query(default_factory=list, max_length=500),
+                 viewer: User = Depends(READ)) -> dict:
+    """Per session: alerts, unacknowledged and high-risk ones (the sessions page's badge)."""
+    return alerts.counts_by_session(services.db, session)
 
 
 class AckIn(BaseModel):
