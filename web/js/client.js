@@ -93,7 +93,7 @@ function render(s) {
   document.body.dataset.state = s.state;
   const text = statusText(s);
   ui.message.textContent = text;
-  ui.detail.textContent = s.state === State.ERROR ? errorDetail(s.lastError) : '';
+  ui.detail.textContent = s.state === State.ERROR ? errorDetail(s.lastError) : (s.notice || '');
 
   const ended = s.state === State.DISCONNECTED || s.state === State.ERROR;
   ui.disconnect.disabled = ended;
