@@ -38,6 +38,7 @@ class Capability(enum.StrEnum):
     POLICY_ADMIN = "policy.admin"  # create, change and delete guardrail policies (issue 14)
     ALERT_READ = "alert.read"  # list the alerts the guardrails raised
     ALERT_ACK = "alert.ack"  # acknowledge an alert, with a note
+    ACCESS_APPROVE = "access.approve"  # approve or deny just-in-time access requests
 
 
 _OVERSIGHT = {Capability.SESSION_VIEW_ALL, Capability.SESSION_WATCH, Capability.SESSION_TERMINATE,
@@ -145,6 +146,12 @@ class Severity(enum.StrEnum):
 
 
 HIGH_RISK_SEVERITIES: tuple[str, ...] = (Severity.HIGH.value, Severity.CRITICAL.value)
+
+
+class AccessRequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
 
 
 class MatchKind(enum.StrEnum):

@@ -81,6 +81,10 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/alerts"): C.ALERT_READ,
     ("GET", "/api/alerts/counts"): C.ALERT_READ,
     ("GET", "/api/ops/guardrails"): C.OPS_READ,
+    ("POST", "/api/connections/{connection_id}/access-requests"): C.CONNECTION_USE,
+    ("GET", "/api/access-requests"): C.CONNECTION_USE,
+    ("GET", "/api/admin/access-requests"): C.ACCESS_APPROVE,
+    ("POST", "/api/admin/access-requests/{request_id}/decision"): C.ACCESS_APPROVE,
     ("POST", "/api/alerts/{alert_id}/ack"): C.ALERT_ACK,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
@@ -216,7 +220,7 @@ async def test_matrix(matrix, method, path):
     # A cell may have deleted the connection (admin DELETE): every cell starts from the same state.
     connections.ensure_connection(app.state.services.db, app.state.services.settings, CONNECTION)
     url = path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id) \
-        .replace("{policy_id}", "1").replace("{alert_id}", "1")
+        .replace("{policy_id}", "1").replace("{alert_id}", "1").replace("{request_id}", "1")
     need = EXPECTED[(method, path)]
     anonymous = await client.request(method, url)
     assert anonymous.status_code == 401, (method, path, anonymous.text)

@@ -26,7 +26,7 @@ from gui_recorder.errors import GuiRecorderError
 from gui_recorder.gateway import (accounts, audit_api, auth, evidence, live, media_api, ops_api, registry,
                                   search_api, sessions_api, tunnel)
 from gui_recorder.gateway import connections, edge, forget_api, throttle, vocabulary_api
-from gui_recorder.gateway import policies_api
+from gui_recorder.gateway import approvals_api, policies_api
 from gui_recorder.gateway.guard import GuardrailCollector, Guardrails
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
@@ -130,6 +130,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(forget_api.router)  # DELETE /api/sessions/{id} (issue 10, point 7)
     app.include_router(policies_api.admin)  # /api/admin/policies (issue 14)
     app.include_router(policies_api.router)  # /api/alerts
+    app.include_router(approvals_api.router)  # just-in-time access (issue 14)
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

@@ -49,6 +49,8 @@ class RecordingPolicy(BaseModel):
     allow_clipboard: bool = True
     allow_file_transfer: bool = False
     retention_days: int | None = Field(None, ge=1, le=36500, description="Overrides the global retention")
+    require_approval: bool = Field(False, description="Tunnel tokens only inside an approved access window "
+                                                      "(issue 14, just-in-time access)")
 
 
 DEFAULT_POLICY = RecordingPolicy().model_dump()

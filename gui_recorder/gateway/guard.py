@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
-from gui_recorder.guardrails import alerts, kpis, notify, policies
+from gui_recorder.guardrails import alerts, approvals, kpis, notify, policies
 from gui_recorder.guardrails.alerts import SessionContext
 from gui_recorder.guardrails.rules import Hit
 from gui_recorder.guardrails.typed import KeyVerdict, TypedGuard
@@ -101,6 +101,7 @@ class Guardrails:
             await asyncio.sleep(self.settings.guardrail_enforce_interval_seconds)
             if not active:
                 continue
+            await self._windows(active)
             try:
                 pending = await asyncio.to_thread(alerts.pending_terminations, self.db, list(active))
                 done = []
@@ -113,6 +114,22 @@ class Guardrails:
                     await asyncio.to_thread(alerts.mark_enforced, self.db, done)
             except GuiRecorderError as exc:
                 log.warning("guardrail enforcement waits for the database: %s", exc)
+
+
+    async def _windows(self, active: dict) -> None:
+        """Just-in-time access: warn a session before its approved window ends, end it at the end."""
+        now = self.db.now()
+        for relay in list(active.values()):
+            end = getattr(relay, "window_end", None)
+            if end is None:
+                continue
+            if now >= end:
+                relay.end_window()
+            elif now >= end - approvals.WARN_BEFORE and not relay.window_warned:
+                relay.window_warned = True
+                minutes = max(1, round((end - now).total_seconds() / 60))
+                await relay.send_notice(f"Your approved access window ends in {minutes} minute(s), at "
+                                        f"{end:%H:%M} UTC; the session will then be closed.")
 
 
 class GuardrailCollector:

@@ -17,6 +17,7 @@ from gui_recorder.gateway.connections import (ConnectionAdminOut, ConnectionIn, 
                                               all_connections, ensure_connection, exists, get_connection, may_open,
                                               remove)
 from gui_recorder.gateway.services import ServicesDep
+from gui_recorder.guardrails import approvals
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["connections"])
@@ -50,6 +51,12 @@ def tunnel_token(connection_id: str, request: Request, services: ServicesDep,
                            {"exists": row is not None})
         raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
                              "not granted to you (ask an administrator)")
+    if (row.recording_policy or {}).get("require_approval"):
+        try:
+            approvals.open_window(db, user.username, row.id)  # just-in-time access (issue 14)
+        except ForbiddenError:
+            audit.record_event(db, user.username, "connection.no_window", connection_id, client_addr(request), {})
+            raise
     token = tokens.issue_tunnel_token(db, user, row, settings.tunnel_token_ttl_seconds)
     audit.record_event(db, user.username, "connection.token", connection_id, client_addr(request), {})
     return TunnelTokenOut(token=token, expires_in=settings.tunnel_token_ttl_seconds)

@@ -90,6 +90,8 @@ class Relay:
         # Guardrails (issue 14): typed lines checked before their Enter is forwarded; None: no rules apply.
         self.guard = guard
         self.on_guard_hits = on_guard_hits
+        self.window_end = None  # just-in-time access: when the approved window ends (a UTC datetime)
+        self.window_warned = False
         self.state = State.RUNNING
         self.ending: Ending | None = None
         self.bytes_to_client = 0
@@ -120,6 +122,16 @@ class Relay:
     def terminate_by_policy(self, rule: str) -> None:
         self.end(Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule {rule!r}",
                         Status.SESSION_CLOSED, f"A security policy ({rule}) ended this session."))
+
+    def end_window(self) -> None:
+        self.end(Ending(SessionStatus.TERMINATED, "the approved access window ended", Status.SESSION_CLOSED,
+                        "Your approved access window has ended; the session was closed."))
+
+    async def send_notice(self, text: str) -> None:
+        """A message the user's client shows (a guardrail notice), outside the recording."""
+        if self.state is State.RUNNING:
+            with contextlib.suppress(BrowserGone):
+                await self._send_browser(notice(text))
 
     def end_for_shutdown(self) -> None:
         self.end(Ending(SessionStatus.ENDED, "the gateway was stopped", Status.SESSION_CLOSED,

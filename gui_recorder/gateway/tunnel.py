@@ -23,6 +23,7 @@ from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
+from gui_recorder.guardrails import approvals
 from gui_recorder.sessions import rows
 from gui_recorder.vocabulary import SessionStatus
 
@@ -125,10 +126,17 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
             await refuse(websocket, exc.status, str(exc))
             return
 
+        window_end = None
+        if policy.get("require_approval"):
+            try:
+                window_end = await asyncio.to_thread(approvals.open_window, db, user.username, connection.id)
+            except ForbiddenError:
+                window_end = db.now()  # the window closed since the token was issued: ended at once
         relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
                       fail_closed=bool(policy.get("fail_closed", True)),
                       on_recording_failed=recordings.recording_failed, guard=guard,
                       on_guard_hits=services.guardrails.raise_hits)
+        relay.window_end = window_end  # the enforcer warns before it and ends the session at it
         services.active[session.id] = relay
         try:
             await asyncio.to_thread(rows.update_session, db, session.id,
