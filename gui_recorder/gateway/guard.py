@@ -73,10 +73,12 @@ class Guardrails:
             for hit in hits:
                 self.counts[(hit.rule.name, hit.rule.severity, hit.rule.action)] += 1
             self.blocked += 1 if blocked else 0
-            task = asyncio.get_running_loop().create_task(
-                asyncio.to_thread(self._store, guard.context, hits, offset_ms, blocked))
+            task = asyncio.get_running_loop().create_task(self._store_later(guard.context, hits, offset_ms, blocked))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _store_later(self, ctx: SessionContext, hits: list[Hit], offset_ms: int | None, blocked: bool) -> None:
+        await asyncio.to_thread(self._store, ctx, hits, offset_ms, blocked)
 
     def _store(self, ctx: SessionContext, hits: list[Hit], offset_ms: int | None, blocked: bool) -> None:
         try:
