@@ -84,6 +84,9 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("POST", "/api/connections/{connection_id}/access-requests"): C.CONNECTION_USE,
     ("GET", "/api/access-requests"): C.CONNECTION_USE,
     ("GET", "/api/admin/access-requests"): C.ACCESS_APPROVE,
+    ("GET", "/api/connections/{connection_id}/consent"): C.CONNECTION_USE,
+    ("GET", SESSION + "/consent"): C.SESSION_VIEW_ALL,
+    ("GET", SESSION + "/alerts"): C.SESSION_VIEW_ALL,
     ("POST", "/api/admin/access-requests/{request_id}/decision"): C.ACCESS_APPROVE,
     ("POST", "/api/alerts/{alert_id}/ack"): C.ALERT_ACK,
 }

@@ -274,3 +274,23 @@ class AccessRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsentAcceptance(Base):
+    """A user accepted a connection's notice (issue 14): who, when, which text; tied to the session it opened.
+
+    Written when the tunnel token is issued (``token_hash`` is that token's SHA-256), given its
+    ``session_id`` when the token opens the tunnel.
+    """
+
+    __tablename__ = "consent_acceptances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[datetime]
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True)

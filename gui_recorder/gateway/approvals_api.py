@@ -1,4 +1,5 @@
-"""Routes of just-in-time access: a user requests a window, an approver decides; all audited."""
+"""Routes of access: just-in-time windows (a user requests, an approver decides; audited) and the
+consent notice (what to accept; who accepted it for a session)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.connections import get_connection, may_open
 from gui_recorder.gateway.services import ServicesDep
-from gui_recorder.guardrails import approvals
+from gui_recorder.gateway.access import SessionGrant, session_access
+from gui_recorder.guardrails import approvals, consent
 from gui_recorder.vocabulary import AccessRequestStatus, Capability
 
 USE = require_capability(Capability.CONNECTION_USE)
 APPROVE = require_capability(Capability.ACCESS_APPROVE)
+CONSENT = session_access(Capability.SESSION_VIEW_ALL, "consent.view", collapse=True)
 router = APIRouter(tags=["access"])
 
 
@@ -73,3 +76,23 @@ def decide(request_id: int, body: DecisionIn, request: Request, services: Servic
                        str(request_id), client_addr(request),
                        {"user": out["user"], "connection": out["connection_id"], "note": body.note})
     return out
+
+
+@router.get("/api/connections/{connection_id}/consent")
+def connection_consent(connection_id: str, services: ServicesDep, user: User = Depends(USE)) -> dict:
+    """The notice to accept before a session (``required: false`` when the connection has none)."""
+    try:
+        row = get_connection(services.db, connection_id)
+    except NotFoundError:
+        row = None
+    if row is None or not may_open(user, row):
+        raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
+                             "not granted to you (ask an administrator)")
+    text = consent.notice_of(row.recording_policy)
+    return {"required": text is not None, "text": text, "version": consent.version(text) if text else None}
+
+
+@router.get("/api/sessions/{session_id}/consent")
+def session_consent(services: ServicesDep, grant: SessionGrant = Depends(CONSENT)) -> dict:
+    """Who accepted which notice, when, for this session (``accepted: null`` when none was required)."""
+    return {"session_id": grant.session.id, "accepted": consent.for_session(services.db, grant.session.id)}

@@ -51,6 +51,8 @@ class RecordingPolicy(BaseModel):
     retention_days: int | None = Field(None, ge=1, le=36500, description="Overrides the global retention")
     require_approval: bool = Field(False, description="Tunnel tokens only inside an approved access window "
                                                       "(issue 14, just-in-time access)")
+    consent_text: str | None = Field(None, max_length=4000,
+                                     description="A notice the user must accept before each session (issue 14)")
 
 
 DEFAULT_POLICY = RecordingPolicy().model_dump()

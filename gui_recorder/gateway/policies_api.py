@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.gateway import audit
+from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.guardrails import alerts, kpis, policies
@@ -25,6 +26,7 @@ ADMIN = require_capability(Capability.POLICY_ADMIN)
 READ = require_capability(Capability.ALERT_READ)
 ACK = require_capability(Capability.ALERT_ACK)
 OPS = require_capability(Capability.OPS_READ)
+SESSION_ALERTS = session_access(Capability.SESSION_VIEW_ALL, "alerts.view", collapse=True)
 
 admin = APIRouter(prefix="/api/admin/policies", tags=["guardrails"], dependencies=[Depends(ADMIN)])
 router = APIRouter(tags=["guardrails"])
@@ -102,6 +104,14 @@ def alert_counts(services: ServicesDep, session: list[str] = Query(default_facto
                  viewer: User = Depends(READ)) -> dict:
     """Per session: alerts, unacknowledged and high-risk ones (the sessions page's badge)."""
     return alerts.counts_by_session(services.db, session)
+
+
+@router.get("/api/sessions/{session_id}/alerts")
+def session_alerts(services: ServicesDep, grant: SessionGrant = Depends(SESSION_ALERTS)) -> dict:
+    """A session's alerts in recording order: the player's timeline markers."""
+    items = alerts.list_alerts(services.db, session_id=grant.session.id, limit=alerts.MAX_LIST)
+    items.sort(key=lambda a: (a["offset_ms"] is None, a["offset_ms"] or 0))
+    return {"session_id": grant.session.id, "alerts": items}
 
 
 class AckIn(BaseModel):

@@ -23,7 +23,7 @@ from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
-from gui_recorder.guardrails import approvals
+from gui_recorder.guardrails import approvals, consent
 from gui_recorder.sessions import rows
 from gui_recorder.vocabulary import SessionStatus
 
@@ -95,6 +95,8 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
 
     policy = dict(connection.recording_policy or {})
     session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None)
+    if policy.get("consent_text"):
+        await asyncio.to_thread(consent.attach, db, token, session.id)  # the accepted notice, with the session
     # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
     # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
     ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)

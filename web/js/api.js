@@ -65,5 +65,9 @@ export const login = (username, password) => api('POST', '/api/auth/login', { us
 export const logout = () => api('POST', '/api/auth/logout');
 export const me = () => api('GET', '/api/auth/me');
 export const listConnections = () => api('GET', '/api/connections');
-export const tunnelToken = (connectionId) =>
-  api('POST', `/api/connections/${encodeURIComponent(connectionId)}/tunnel-token`);
+export const tunnelToken = (connectionId, consentVersion) =>
+  api('POST', `/api/connections/${encodeURIComponent(connectionId)}/tunnel-token`,
+    consentVersion ? { consent_version: consentVersion } : undefined);
+// The connection's notice to accept before a session (issue 14): {required, text, version}.
+export const connectionConsent = (connectionId) =>
+  api('GET', `/api/connections/${encodeURIComponent(connectionId)}/consent`);
