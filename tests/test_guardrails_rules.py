@@ -132,3 +132,13 @@ def test_what_is_checked_is_what_follows_the_last_line_erase_unless_yanked_back(
     assert submitted_text("rm -rf /<Ctrl+C><Esc>ls") == "ls"
     assert submitted_text("shutdown /s<Ctrl+U>echo <Ctrl+Y>") == "shutdown /s<Ctrl+U>echo <Ctrl+Y>"
     assert submitted_text("plain") == "plain"
+
+
+def test_merged_rules_find_the_same_hits_as_each_rule_alone():
+    rules = [rule("preset", ["destructive-windows-commands"], name="p"), rule("words", ["passwd"], name="w"),
+             rule("regex", [r"(ab)\1"], name="backref"), rule("regex", [r"curl\s+\S+evil"], name="r")]
+    merged, alone = RuleSet(rules, TIMEOUT_MS).prepare(), RuleSet(rules, TIMEOUT_MS)
+    assert [r.name for r in merged._alone] == ["backref"], "a group reference is never merged"
+    for line in ("shutdown /s", "passwd; rm -rf /", "abab", "curl http://evil", "ls -l", "ab"):
+        assert [(h.rule.name, h.matched) for h in merged.match(line, "typed")] == \
+            [(h.rule.name, h.matched) for h in alone.match(line, "typed")], line

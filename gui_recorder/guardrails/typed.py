@@ -47,7 +47,7 @@ class KeyVerdict:
 
 class TypedGuard:
     def __init__(self, rules: RuleSet):
-        self.rules = rules.reading(RuleSource.TYPED)
+        self.rules = rules.reading(RuleSource.TYPED).prepare()
         self.decoder = KeyDecoder()
         self._swallowed: set[int] = set()  # keys whose press was withheld: their release is too
 

@@ -167,7 +167,7 @@ class LiveIndexer:
             with ctx.db.session() as s:
                 user = s.get(User, row.user_id) if row.user_id is not None else None
             rules: RuleSet = rules_in_force(ctx.db, timeout_ms).reading("screen").scoped(
-                row.username, user.role if user else "", row.connection_id)
+                row.username, user.role if user else "", row.connection_id).prepare()
             if not rules:
                 return
             session = guard_alerts.SessionContext(row.id, row.username, row.connection_id)
