@@ -142,3 +142,23 @@ def test_merged_rules_find_the_same_hits_as_each_rule_alone():
     for line in ("shutdown /s", "passwd; rm -rf /", "abab", "curl http://evil", "ls -l", "ab"):
         assert [(h.rule.name, h.matched) for h in merged.match(line, "typed")] == \
             [(h.rule.name, h.matched) for h in alone.match(line, "typed")], line
+
+
+def test_clipboard_rules_read_a_text_paste_when_its_stream_ends():
+    import base64
+
+    from gui_recorder.guardrails.clipboard import ClipboardGuard
+    from gui_recorder.protocol import Instruction
+
+    guard = ClipboardGuard(RuleSet([rule("words", ["BEGIN PRIVATE KEY"], source="clipboard", name="key"),
+                                    rule("words", ["BEGIN PRIVATE KEY"], source="screen", name="screen")],
+                                   TIMEOUT_MS))
+    pasted = "-----BEGIN PRIVATE KEY-----\nMIIB..."
+    half = len(pasted) // 2
+    assert guard.instruction(Instruction("clipboard", "3", "text/plain")) == []
+    assert guard.instruction(Instruction("blob", "3", base64.b64encode(pasted[:half].encode()).decode())) == []
+    assert guard.instruction(Instruction("blob", "3", base64.b64encode(pasted[half:].encode()).decode())) == []
+    hits = guard.instruction(Instruction("end", "3"))
+    assert [h.rule.name for h in hits] == ["key"] and hits[0].source == "clipboard"
+    assert guard.instruction(Instruction("clipboard", "4", "image/png")) == []
+    assert guard.instruction(Instruction("end", "4")) == [], "only text is read"

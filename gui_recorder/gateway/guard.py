@@ -21,6 +21,7 @@ from gui_recorder.db import Database
 from gui_recorder.errors import GuiRecorderError
 from gui_recorder.guardrails import alerts, approvals, kpis, notify, policies
 from gui_recorder.guardrails.alerts import SessionContext
+from gui_recorder.guardrails.clipboard import ClipboardGuard
 from gui_recorder.guardrails.rules import Hit
 from gui_recorder.guardrails.typed import KeyVerdict, TypedGuard
 from gui_recorder.protocol import Instruction, encode
@@ -42,6 +43,7 @@ class SessionGuard:
 
     context: SessionContext
     typed: TypedGuard
+    clipboard: ClipboardGuard
     pending: list[tuple[list[Hit], bool]] = field(default_factory=list)  # (hits, blocked)
 
     def key(self, ins: Instruction) -> KeyVerdict:
@@ -49,6 +51,13 @@ class SessionGuard:
         if verdict.hits:
             self.pending.append((verdict.hits, verdict.withheld))
         return verdict
+
+    def pasted(self, ins: Instruction) -> list[Hit]:
+        """A forwarded clipboard instruction; the hits when a paste ends (alerts; no block on a clipboard)."""
+        hits = self.clipboard.instruction(ins)
+        if hits:
+            self.pending.append((hits, False))
+        return hits
 
 
 class Guardrails:
@@ -61,10 +70,10 @@ class Guardrails:
     def session_guard(self, session_id: str, username: str, role: str, connection_id: str) -> SessionGuard | None:
         rules = policies.rules_for_session(self.db, self.settings.guardrail_regex_timeout_ms, username, role,
                                            connection_id)
-        typed = TypedGuard(rules)
-        if not typed.rules:
+        typed, clipboard = TypedGuard(rules), ClipboardGuard(rules)
+        if not typed.rules and not clipboard.rules:
             return None  # nothing to check: the relay keeps its fast path
-        return SessionGuard(SessionContext(session_id, username, connection_id), typed)
+        return SessionGuard(SessionContext(session_id, username, connection_id), typed, clipboard)
 
     def raise_hits(self, guard: SessionGuard, offset_ms: int | None) -> None:
         """Store and send what the last batch matched, off the relay's path."""

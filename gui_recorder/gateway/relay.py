@@ -244,6 +244,15 @@ class Relay:
                     if checked.hits:
                         stop = stop or self._withheld(checked.hits, record, replies)
                     continue
+            if verdict is Verdict.FORWARD and self.guard is not None and ins[0] in ("clipboard", "blob", "end"):
+                pasted = self.guard.pasted(ins)
+                terminate = next((h for h in pasted if h.rule.action == RuleAction.TERMINATE), None)
+                if terminate is not None:
+                    stop = stop or Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule "
+                                          f"{terminate.rule.name!r} on pasted text", Status.SESSION_CLOSED,
+                                          f"A security policy ({terminate.rule.name}) ended this session.")
+                    forward = []  # the end of that paste does not reach the target
+                    break
             if verdict is Verdict.FORWARD:
                 forward.append(encode(ins))
             elif verdict is Verdict.REFUSE:
