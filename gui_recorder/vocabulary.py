@@ -39,6 +39,7 @@ class Capability(enum.StrEnum):
     ALERT_READ = "alert.read"  # list the alerts the guardrails raised
     ALERT_ACK = "alert.ack"  # acknowledge an alert, with a note
     ACCESS_APPROVE = "access.approve"  # approve or deny just-in-time access requests
+    UNMASK = "text.unmask"  # read the secrets masked in text, search and exports (audited; admins only)
 
 
 _OVERSIGHT = {Capability.SESSION_VIEW_ALL, Capability.SESSION_WATCH, Capability.SESSION_TERMINATE,
