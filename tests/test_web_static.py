@@ -22,6 +22,7 @@ PAGES = {
     "index.html": "js/index.js",
     "client.html": "js/client.js",
     "sessions.html": "js/sessions.js",
+    "guardrails.html": "js/guardrails.js",
 }
 
 

@@ -12,6 +12,7 @@ const NAV = [
   { href: 'search.html', label: 'Search', needs: 'search' },
   { href: 'audit.html', label: 'Audit log', needs: 'audit.read' },
   { href: 'ops.html', label: 'Storage', needs: 'ops.read' },
+  { href: 'guardrails.html', label: 'Guardrails', needs: 'alert.read' },
 ];
 
 export const $ = (id) => document.getElementById(id);
