@@ -116,3 +116,19 @@ async def test_unsafe_rules_are_refused_with_what_to_fix_and_changes_are_audited
     assert (await audit_events(gw, "policy.update"))[0]["detail"]["version"] == 2
     presets = (await admin.get("/api/admin/policies/presets")).json()
     assert r"\bshutdown\b" in presets["destructive-windows-commands"]["patterns"]
+
+
+async def test_alerts_are_counted_per_rule_severity_and_action_on_metrics_and_in_the_kpis(gw):
+    from gui_recorder.guardrails import alerts
+    from gui_recorder.guardrails.rules import Hit, Rule, compile_pattern
+
+    rule = Rule(name="metrics rule", pattern=compile_pattern("words", ["x"], 20), severity="critical", action="block")
+    ctx = alerts.SessionContext("s-metrics", "vendor", "win-rdp")
+    for _ in range(3):
+        alerts.record_hits(gw.db, ctx, [Hit(rule, "x", "typed", "x")], offset_ms=5, blocked=True)
+    body = (await gw.client("127.0.0.1").get("/metrics")).text
+    assert 'gr_guardrail_alerts_total{action="block",rule="metrics rule",severity="critical"} 3.0' in body, body
+    kpis = (await (await gw.api("admin")).get("/api/ops/guardrails")).json()
+    assert kpis["high_risk_alerts"] == 3 and kpis["blocked_commands"] == 3 and kpis["high_risk_open"] == 3
+    counts = (await (await gw.api("auditor")).get("/api/alerts/counts", params={"session": "s-metrics"})).json()
+    assert counts == {"s-metrics": {"alerts": 3, "open": 3, "high_risk": 3}}
