@@ -98,3 +98,35 @@ async def test_a_blocked_command_never_runs_and_is_an_alert_with_a_marker(gatewa
     with gateway.api("admin") as admin:
         events = admin.get("/api/audit", params={"action": "alert.ack", "limit": 5}).json()
         assert any(e["target"] == str(alert["id"]) for e in events)
+
+
+async def test_a_rule_saved_while_a_session_runs_blocks_in_that_session(gateway, stack):
+    tag = secrets.token_hex(4)
+    home = _home(stack)
+    blocked_file, allowed_file = home / f"gr-late-{tag}", home / f"gr-late-ok-{tag}"
+    rule = {**BLOCK_RULE, "name": f"late rule {tag}", "match_kind": "words", "match_value": [f"late{tag}"],
+            "scope": {"users": ["vendor"], "connections": ["demo-vnc"]}}
+    with gateway.api("vendor") as vendor:
+        token = vendor.post("/api/connections/demo-vnc/tunnel-token").raise_for_status().json()["token"]
+    client = await TunnelClient.open(gateway.url, token, keep=True)
+    try:
+        await client.first_frame()
+        active = gateway.app.state.services.active
+        with gateway.api("admin") as admin:
+            created = admin.post("/api/admin/policies", json=rule).raise_for_status().json()
+        try:
+            # The gateway runs in this process: the session's relay shows when it took the new rule.
+            await asyncio.to_thread(wait_for, lambda: active[client.session_id].guard is not None, 30, 0.1,
+                                    "the running session to take the new rule")
+            await client.type(f": late{tag}; touch ~/{blocked_file.name}\n")
+            await _ctrl_u(client)
+            await client.type(f"touch ~/{allowed_file.name}\n")
+            await asyncio.to_thread(wait_for, allowed_file.exists, 60, 0.2, "the allowed command to run")
+            assert not blocked_file.exists(), "the rule saved during the session did not block"
+        finally:
+            with gateway.api("admin") as admin:
+                admin.delete(f"/api/admin/policies/{created['id']}")
+    finally:
+        await client.disconnect()
+        for path in (blocked_file, allowed_file):
+            path.unlink(missing_ok=True)

@@ -1,5 +1,8 @@
 """The gateway's side of the guardrails: each session's typed check, its alerts, and the enforcer.
 
+A policy saved while sessions run reaches them within a second (``refresh_rules``, from the
+enforcer's loop): the running sessions take the new rules and keep the line being typed.
+
 ``Guardrails`` is built once at start-up (``Services.guardrails``). For a
 session it compiles the rules in force for its user, role and connection
 (``session_guard``); the relay asks that guard about each ``key`` and hands
@@ -26,7 +29,7 @@ from gui_recorder.guardrails.rules import Hit
 from gui_recorder.guardrails.typed import KeyVerdict, TypedGuard
 from gui_recorder.protocol import Instruction, encode
 from gui_recorder.settings import Settings
-from gui_recorder.vocabulary import RuleAction
+from gui_recorder.vocabulary import RuleAction, RuleSource
 
 log = logging.getLogger(__name__)
 # The tunnel-internal notice opcode the web client shows (web/js/remote.js); other clients ignore it.
@@ -66,14 +69,44 @@ class Guardrails:
         self.counts: Counter[tuple[str, str, str]] = Counter()  # (rule, severity, action) -> alerts
         self.blocked = 0
         self._tasks: set[asyncio.Task] = set()
+        self._stamp: tuple | None = None  # the policies' state the running sessions' rules were built from
 
-    def session_guard(self, session_id: str, username: str, role: str, connection_id: str) -> SessionGuard | None:
-        rules = policies.rules_for_session(self.db, self.settings.guardrail_regex_timeout_ms, username, role,
-                                           connection_id)
+    def refresh_rules(self, active: dict) -> int:
+        """Policies changed since the sessions opened: the running ones take the new rules (the line being
+        typed is kept). Runs in a thread; returns how many sessions were given new rules."""
+        current = policies.stamp(self.db)
+        if current == self._stamp:
+            return 0
+        self._stamp = current
+        timeout_ms = self.settings.guardrail_regex_timeout_ms
+        every = policies.rules_in_force(self.db, timeout_ms)
+        changed = 0
+        for relay in list(active.values()):
+            identity = getattr(relay, "identity", None)
+            if identity is None:
+                continue
+            session_id, username, role, connection_id = identity
+            rules = every.scoped(username, role, connection_id)
+            if relay.guard is None:
+                relay.guard = self._guard_for(session_id, username, connection_id, rules)
+            else:
+                relay.guard.typed.rules = rules.reading(RuleSource.TYPED).prepare()
+                relay.guard.clipboard.rules = rules.reading(RuleSource.CLIPBOARD).prepare()
+            changed += 1
+        return changed
+
+    def _guard_for(self, session_id: str, username: str, connection_id: str, rules) -> SessionGuard | None:
         typed, clipboard = TypedGuard(rules), ClipboardGuard(rules)
         if not typed.rules and not clipboard.rules:
             return None  # nothing to check: the relay keeps its fast path
         return SessionGuard(SessionContext(session_id, username, connection_id), typed, clipboard)
+
+    def session_guard(self, session_id: str, username: str, role: str, connection_id: str) -> SessionGuard | None:
+        if self._stamp is None:
+            self._stamp = policies.stamp(self.db)
+        rules = policies.rules_for_session(self.db, self.settings.guardrail_regex_timeout_ms, username, role,
+                                           connection_id)
+        return self._guard_for(session_id, username, connection_id, rules)
 
     def raise_hits(self, guard: SessionGuard, offset_ms: int | None) -> None:
         """Store and send what the last batch matched, off the relay's path."""
@@ -114,6 +147,7 @@ class Guardrails:
                 continue
             await self._windows(active)
             try:
+                await asyncio.to_thread(self.refresh_rules, active)
                 pending = await asyncio.to_thread(alerts.pending_terminations, self.db, list(active))
                 done = []
                 for alert_id, session_id, rule in pending:

@@ -92,6 +92,7 @@ class Relay:
         self.on_guard_hits = on_guard_hits
         self.window_end = None  # just-in-time access: when the approved window ends (a UTC datetime)
         self.window_warned = False
+        self.identity: tuple[str, str, str, str] | None = None  # (session, user, role, connection) for new rules
         self.state = State.RUNNING
         self.ending: Ending | None = None
         self.bytes_to_client = 0

@@ -139,6 +139,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
                       on_recording_failed=recordings.recording_failed, guard=guard,
                       on_guard_hits=services.guardrails.raise_hits)
         relay.window_end = window_end  # the enforcer warns before it and ends the session at it
+        relay.identity = (session.id, user.username, user.role, connection.id)  # for rules saved while it runs
         services.active[session.id] = relay
         try:
             await asyncio.to_thread(rows.update_session, db, session.id,

@@ -123,5 +123,13 @@ def rules_in_force(db: Database, timeout_ms: float) -> RuleSet:
     return RuleSet([compile_row(r, timeout_ms) for r in rows], timeout_ms)
 
 
+def stamp(db: Database) -> tuple:
+    """Changes whenever a policy is created, changed or deleted (count, newest id, latest change)."""
+    from sqlalchemy import func
+
+    with db.session() as s:
+        return tuple(s.execute(select(func.count(), func.max(Policy.id), func.max(Policy.updated_at))).one())
+
+
 def rules_for_session(db: Database, timeout_ms: float, username: str, role: str, connection_id: str) -> RuleSet:
     return rules_in_force(db, timeout_ms).scoped(username, role, connection_id)
