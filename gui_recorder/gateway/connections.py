@@ -53,6 +53,8 @@ class RecordingPolicy(BaseModel):
                                                       "(issue 14, just-in-time access)")
     consent_text: str | None = Field(None, max_length=4000,
                                      description="A notice the user must accept before each session (issue 14)")
+    four_eyes: bool = Field(False, description="The user's input reaches the target only while an approver "
+                                               "(access.approve) watches the session live (issue 14)")
 
 
 DEFAULT_POLICY = RecordingPolicy().model_dump()

@@ -13,6 +13,9 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gui_recorder.db import User
 
 from gui_recorder.errors import AuthError, GuacdError, NotFoundError
 from gui_recorder.gateway import audit
@@ -25,12 +28,18 @@ from gui_recorder.gateway.tunnel import SUBPROTOCOL, refuse
 from gui_recorder.guacd import ClientInfo, open_guacd
 from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import encode
-from gui_recorder.vocabulary import Capability
+from gui_recorder.vocabulary import Capability, has_capability
 
 router = APIRouter(tags=["live"])
 # Actions: the watch itself is recorded when the WebSocket joins, the termination once it is asked for.
 WATCH = session_access(Capability.SESSION_WATCH, None)
 TERMINATE = session_access(Capability.SESSION_TERMINATE, None)
+
+
+def _may_approve(db, username: str) -> bool:
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+    return user is not None and not user.disabled and has_capability(user.role, Capability.ACCESS_APPROVE)
 
 
 def _active(services: Services, session_id: str) -> Relay:
@@ -93,7 +102,11 @@ async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", wi
         return
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where, {})
     relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id)
+    # Four eyes (issue 14): a watcher who may approve access lets the owner's input through.
+    relay.approver = await asyncio.to_thread(_may_approve, db, grant.username)
     owner.watchers.append(relay)
+    if relay.approver:
+        await owner.approver_joined()
     try:
         await websocket.send_text(encode(("", str(uuid.uuid4()))))  # the tunnel UUID first
         ending = await relay.run()

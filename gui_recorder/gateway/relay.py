@@ -59,6 +59,10 @@ _WS_VIOLATIONS = {1002: "a WebSocket protocol error", 1003: "a message type the 
                   1009: "a WebSocket message over the gateway's size limit"}
 
 
+# What a user does to the target (held under four eyes); acknowledgements and syncs still flow.
+_INPUT = frozenset({"key", "mouse", "touch", "clipboard", "blob", "end", "file", "put", "get"})
+
+
 class State(enum.Enum):
     RUNNING = "running"
     CLOSING = "closing"
@@ -93,6 +97,10 @@ class Relay:
         self.window_end = None  # just-in-time access: when the approved window ends (a UTC datetime)
         self.window_warned = False
         self.identity: tuple[str, str, str, str] | None = None  # (session, user, role, connection) for new rules
+        # Four eyes (issue 14): the user's input reaches the target only while an approver watches.
+        self.four_eyes = False
+        self.approver = False  # set on a watcher's relay whose user may approve access
+        self._held_notice = False
         self.state = State.RUNNING
         self.ending: Ending | None = None
         self.bytes_to_client = 0
@@ -237,6 +245,13 @@ class Relay:
                 stop = self._user_left("the user disconnected")
                 break
             verdict, why = self.filter.check(ins)
+            if verdict is Verdict.FORWARD and self.four_eyes and ins[0] in _INPUT and not self.watched_by_approver:
+                record.pop()  # never reaches the target: not recorded as input
+                if not self._held_notice:
+                    self._held_notice = True
+                    replies.append(notice("This connection needs an approver watching live: your input is held "
+                                          "until one joins."))
+                continue
             if verdict is Verdict.FORWARD and self.guard is not None and ins[0] == "key":
                 checked = self.guard.key(ins)
                 if not checked.forward:
@@ -282,6 +297,15 @@ class Relay:
                 security_log.warning("session %s: security violation from the browser: %s",
                                      self.session_id, stop.violation)
             self.end(stop)
+
+    @property
+    def watched_by_approver(self) -> bool:
+        return any(w.approver for w in self.watchers)
+
+    async def approver_joined(self) -> None:
+        if self.four_eyes:
+            self._held_notice = False
+            await self.send_notice("An approver is watching: your input now reaches the remote desktop.")
 
     def _withheld(self, hits, record: list, replies: list[str]) -> Ending | None:
         """A line a rule stopped: a marker in the recording, a notice to the user, and for `terminate` the end."""

@@ -140,6 +140,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
                       on_guard_hits=services.guardrails.raise_hits)
         relay.window_end = window_end  # the enforcer warns before it and ends the session at it
         relay.identity = (session.id, user.username, user.role, connection.id)  # for rules saved while it runs
+        relay.four_eyes = bool(policy.get("four_eyes"))
         services.active[session.id] = relay
         try:
             await asyncio.to_thread(rows.update_session, db, session.id,
