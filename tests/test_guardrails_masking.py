@@ -44,8 +44,9 @@ async def test_a_typed_key_and_password_are_masked_in_search_timeline_and_export
     key = "AKIA" + "".join(secrets.choice("ABCDEFGHJKMNPQRSTUVWXYZ23456789") for _ in range(16))
     word = "maskcheck" + "".join(secrets.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(5))
     secret = "Pw" + secrets.token_hex(6)
-    session_id = await drive_session(gateway, "demo-vnc", f"echo {word} {key}\necho {word} password={secret}\n",
-                                     seconds=2)
+    typed_password = "Typed" + secrets.token_hex(5)
+    session_id = await drive_session(gateway, "demo-vnc", f"echo {word} {key}\necho {word} password={secret}\n"
+                                     f"su -c true\n{typed_password}\n", seconds=3)
     with gateway.api("auditor") as auditor:
         def typed():
             results = auditor.get("/api/search", params={"q": word, "source": "typed"}).json().get("results") or []
@@ -59,13 +60,33 @@ async def test_a_typed_key_and_password_are_masked_in_search_timeline_and_export
         assert all(r["masked"] for r in results)
         timeline = json.dumps(auditor.get(f"/api/sessions/{session_id}/text").json())
         assert key not in timeline and secret not in timeline and "[masked:aws-key]" in timeline
+        assert typed_password not in timeline, "the password typed at su's prompt is masked"
+        found = auditor.get("/api/search", params={"q": typed_password}).json()["results"]
+        assert [r["text"] for r in found if r["session_id"] == session_id and r["source"] == "typed"] == \
+            ["[masked:password]"], "found by its value, shown masked"
+        assert typed_password not in json.dumps(found)
         bundle = zipfile.ZipFile(io.BytesIO(auditor.get(f"/api/sessions/{session_id}/export").content))
         exported = bundle.read("text-timeline.json").decode()
         assert key not in exported and secret not in exported and "[masked:password]" in exported
+        assert typed_password not in exported
         refused = auditor.get(f"/api/sessions/{session_id}/text", params={"unmask": "true"})
         assert refused.status_code == 403 and "text.unmask" in refused.json()["detail"]
     with gateway.api("admin") as admin:
         original = json.dumps(admin.get(f"/api/sessions/{session_id}/text", params={"unmask": "true"}).json())
-        assert key in original and secret in original, "unmask shows the original"
+        assert key in original and secret in original and typed_password in original, "unmask shows the original"
         events = admin.get("/api/audit", params={"action": "text.unmask", "limit": 5}).json()
         assert any(e["target"] == session_id and e["username"] == "admin" for e in events)
+
+
+def test_a_typed_line_answering_a_password_prompt_is_masked():
+    from gui_recorder.guardrails.masking import mask_timeline, password_entries
+
+    entries = [{"source": "typed", "offset_ms": 1000, "text": "su -c true"},
+               {"source": "typed", "offset_ms": 3000, "text": "Tr0ub4dor&3"},
+               {"source": "typed", "offset_ms": 9000, "text": "ls -l"},
+               {"source": "screen", "offset_ms": 12000, "text": "Enter passphrase for key '/root/.ssh/id_ed25519':"},
+               {"source": "typed", "offset_ms": 14000, "text": "correct horse"},
+               {"source": "typed", "offset_ms": 20000, "text": "echo done"}]
+    assert password_entries(entries) == {3000, 14000}
+    shown = [e["text"] for e in mask_timeline(entries)]
+    assert shown == ["su -c true", "[masked:password]", "ls -l", entries[3]["text"], "[masked:password]", "echo done"]

@@ -88,6 +88,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             yield
         finally:
             enforcer.cancel()
+            await services.guardrails.drain()  # alerts raised in the last moment are stored
             for relay in list(services.active.values()):
                 relay.end_for_shutdown()
             await recordings.stop()

@@ -18,7 +18,7 @@ from gui_recorder.gateway import audit
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr
 from gui_recorder.gateway.services import ServicesDep
-from gui_recorder.guardrails.masking import mask_item
+from gui_recorder.guardrails.masking import mask_timeline
 from gui_recorder.sessions.evidence import build_bundle
 from gui_recorder.sessions.rows import ReviewOut, add_review
 from gui_recorder.vocabulary import Capability
@@ -54,7 +54,7 @@ def export(services: ServicesDep, grant: SessionGrant = Depends(EXPORT)) -> File
     try:
         # The bundle's timeline shows secrets masked; the recording inside it keeps the original.
         build_bundle(services.db, services.reader_store, services.spool_root, session_id, tmp,
-                     lambda sid: [mask_item(entry) for entry in services.text_timeline(sid)])
+                     lambda sid: mask_timeline(services.text_timeline(sid)))
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

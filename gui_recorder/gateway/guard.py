@@ -145,21 +145,26 @@ class Guardrails:
             await asyncio.sleep(self.settings.guardrail_enforce_interval_seconds)
             if not active:
                 continue
-            await self._windows(active)
             try:
-                await asyncio.to_thread(self.refresh_rules, active)
-                pending = await asyncio.to_thread(alerts.pending_terminations, self.db, list(active))
-                done = []
-                for alert_id, session_id, rule in pending:
-                    relay = active.get(session_id)
-                    if relay is not None:
-                        relay.terminate_by_policy(rule)
-                        done.append(alert_id)
-                if done:
-                    await asyncio.to_thread(alerts.mark_enforced, self.db, done)
-            except GuiRecorderError as exc:
-                log.warning("guardrail enforcement waits for the database: %s", exc)
+                await self._enforce(active)
+            except Exception:  # noqa: BLE001 - the enforcer must outlive any one failure
+                log.exception("guardrail enforcement failed; retried in a moment")
 
+    async def _enforce(self, active: dict) -> None:
+        await self._windows(active)
+        try:
+            await asyncio.to_thread(self.refresh_rules, active)
+            pending = await asyncio.to_thread(alerts.pending_terminations, self.db, list(active))
+            done = []
+            for alert_id, session_id, rule in pending:
+                relay = active.get(session_id)
+                if relay is not None:
+                    relay.terminate_by_policy(rule)
+                    done.append(alert_id)
+            if done:
+                await asyncio.to_thread(alerts.mark_enforced, self.db, done)
+        except GuiRecorderError as exc:
+            log.warning("guardrail enforcement waits for the database: %s", exc)
 
     async def _windows(self, active: dict) -> None:
         """Just-in-time access: warn a session before its approved window ends, end it at the end."""

@@ -15,7 +15,7 @@ from gui_recorder.errors import ForbiddenError
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.auth import client_addr
 from gui_recorder.gateway.services import ServicesDep
-from gui_recorder.guardrails.masking import mask_item, query_terms
+from gui_recorder.guardrails.masking import mask_item, mask_timeline, password_entries, query_terms
 from gui_recorder.vocabulary import Capability, has_capability
 
 router = APIRouter(tags=["search"])
@@ -35,10 +35,13 @@ def search(request: Request, services: ServicesDep, grant: SearchGrant = Depends
     hits = services.search_index.search(q.q, user=q.user, connection=q.connection, protocol=q.protocol,
                                         source=q.source, since=q.since, until=q.until, limit=q.limit)
     results = []
+    typed_passwords = {} if unmask else _typed_passwords(services, {h.session_id for h in hits if h.source == "typed"})
     for hit in hits:
         item = hit.to_dict()
         item["started_at"] = (hit.at - timedelta(milliseconds=hit.offset_ms)).isoformat()
         item["player_url"] = f"/player.html?session={hit.session_id}&t={hit.offset_ms}"
+        if not unmask and hit.source == "typed" and hit.offset_ms in typed_passwords.get(hit.session_id, ()):
+            item = {**item, "text": "[masked:password]", "snippet": "[masked:password]", "masked": True}
         results.append(item if unmask else mask_item(item, terms))
     return {"query": q.q, "count": len(results), "results": results}
 
@@ -52,7 +55,7 @@ def session_text(request: Request, services: ServicesDep, grant: SessionGrant = 
     entries = services.search_index.session_text(session_id)
     items = [{**e.to_dict(), "end_ms": e.last_seen_ms} for e in entries]
     if not unmask:
-        items = [mask_item(i) for i in items]
+        items = mask_timeline(items)
     return {"session_id": session_id, "count": len(items), "items": items}
 
 
@@ -64,3 +67,9 @@ def _check_unmask(services, request: Request, user, unmask: bool, session_id: st
         raise ForbiddenError(f"this needs the capability {Capability.UNMASK.value!r}, which the role "
                              f"{user.role!r} does not have")
     audit.record_event(services.db, user.username, "text.unmask", session_id, client_addr(request), detail)
+
+
+def _typed_passwords(services, session_ids: set[str]) -> dict[str, set[int]]:
+    """Per session, the offsets of typed lines that answer a password prompt (one timeline read each)."""
+    return {sid: password_entries([e.to_dict() for e in services.search_index.session_text(sid)])
+            for sid in session_ids}

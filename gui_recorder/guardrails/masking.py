@@ -2,7 +2,9 @@
 
 Detectors: private keys (PEM blocks), AWS-style access key ids and secret
 keys, ``password=`` / ``pwd:`` style values (the name stays, the value goes),
-and card numbers that pass the Luhn check. Applied where text leaves the
+card numbers that pass the Luhn check, and typed lines that answer a password
+prompt (``password_entries``: the line before ran ``su``, ``sudo``, ``ssh``...,
+or the screen showed "password:" since it). Applied where text leaves the
 gateway for people: search results and snippets, the text timeline and the
 evidence bundle's timeline. The recording and the index keep the original (the
 sealed evidence must stay what was recorded); the ``unmask`` capability reads
@@ -77,3 +79,38 @@ def _snippet(text: str, terms: list[str], limit: int = 300) -> str:
 
 def query_terms(q: str) -> list[str]:
     return [t for t in re.findall(r"\w+", q) if t.upper() not in ("AND", "OR", "NOT", "NEAR")]
+
+
+# A command that asks for a password next (the typed line after it is the password, not echoed).
+_PROMPTING = re.compile(r"^\s*(?:sudo|su|passwd|ssh|scp|sftp|kinit|login|runas|psql|mysql\b.*\s-p)(?:\s|$)", re.I)
+_SCREEN_PROMPT = re.compile(r"(?:password|passphrase|passcode|\bpin)\b[^:\n]{0,40}:\s*$", re.I)
+PROMPT_WINDOW_MS = 60_000
+
+
+def password_entries(entries: list[dict]) -> set[int]:
+    """Offsets (ms) of the typed lines that answer a password prompt, from a session's timeline entries."""
+    out: set[int] = set()
+    previous_typed: dict | None = None
+    prompt_ms: int | None = None
+    for entry in sorted(entries, key=lambda e: e["offset_ms"]):
+        if entry["source"] == "screen":
+            if _SCREEN_PROMPT.search(entry["text"]):
+                prompt_ms = entry["offset_ms"]
+            continue
+        if entry["source"] != "typed":
+            continue
+        after_prompt = prompt_ms is not None and entry["offset_ms"] - prompt_ms <= PROMPT_WINDOW_MS and (
+            previous_typed is None or prompt_ms >= previous_typed["offset_ms"])
+        if after_prompt or (previous_typed is not None and _PROMPTING.search(previous_typed["text"])
+                            and entry["offset_ms"] - previous_typed["offset_ms"] <= PROMPT_WINDOW_MS):
+            out.add(entry["offset_ms"])
+            prompt_ms = None
+        previous_typed = entry
+    return out
+
+
+def mask_timeline(entries: list[dict]) -> list[dict]:
+    """A session's timeline with secrets masked, typed passwords included."""
+    secret = password_entries(entries)
+    return [{**e, "text": "[masked:password]", "masked": True}
+            if e["source"] == "typed" and e["offset_ms"] in secret else mask_item(e) for e in entries]

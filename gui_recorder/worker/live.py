@@ -24,6 +24,7 @@ from gui_recorder.db import Session, User
 from gui_recorder.guardrails import alerts as guard_alerts
 from gui_recorder.guardrails import notify as guard_notify
 from gui_recorder.guardrails.policies import rules_in_force
+from gui_recorder.guardrails.policies import stamp as policy_stamp
 from gui_recorder.guardrails.rules import RuleSet
 from gui_recorder.text.items import ScreenText
 from gui_recorder.errors import GuiRecorderError, NotFoundError, ProtocolError, StorageError
@@ -62,6 +63,7 @@ class LiveIndexer:
     def __init__(self, engine=None):
         self.engine = engine or TesseractEngine()
         self.following: dict[str, _Follow] = {}
+        self._rules: tuple[tuple, RuleSet] | None = None  # (policies' stamp, the screen rules in force)
 
     def __call__(self, ctx: Context) -> None:
         from gui_recorder.index import SearchIndex, SessionMeta
@@ -166,8 +168,10 @@ class LiveIndexer:
         try:
             with ctx.db.session() as s:
                 user = s.get(User, row.user_id) if row.user_id is not None else None
-            rules: RuleSet = rules_in_force(ctx.db, timeout_ms).reading("screen").scoped(
-                row.username, user.role if user else "", row.connection_id).prepare()
+            stamp = policy_stamp(ctx.db)
+            if self._rules is None or self._rules[0] != stamp:  # compiled again only when a policy changed
+                self._rules = (stamp, rules_in_force(ctx.db, timeout_ms).reading("screen"))
+            rules: RuleSet = self._rules[1].scoped(row.username, user.role if user else "", row.connection_id).prepare()
             if not rules:
                 return
             session = guard_alerts.SessionContext(row.id, row.username, row.connection_id)
