@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import pwd
 import secrets
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -59,7 +61,9 @@ async def test_a_blocked_command_never_runs_and_is_an_alert_with_a_marker(gatewa
     try:
         await client.first_frame()
         await asyncio.sleep(1.0)  # the rest of the first picture, as drive_session does
-        await client.type(blocked_line + "\n")
+        await client.type(blocked_line)
+        sent = time.time()
+        await client.type("\n")
         await _ctrl_u(client)
         await client.type(f"touch ~/{allowed_file.name}\n")
         await asyncio.to_thread(wait_for, allowed_file.exists, 60, 0.2, "the allowed command to run")
@@ -75,6 +79,8 @@ async def test_a_blocked_command_never_runs_and_is_an_alert_with_a_marker(gatewa
         found = auditor.get("/api/alerts", params={"session": session_id}).raise_for_status().json()["alerts"]
         assert len(found) == 1, found
         alert = found[0]
+        stored = datetime.fromisoformat(alert["at"]).timestamp()
+        print(f"{connection_id}: Enter sent -> alert stored: {(stored - sent) * 1000:.0f} ms (target <= 100 ms)")
         assert alert["blocked"] and alert["action"] == "block" and alert["severity"] == "high"
         assert alert["text"] == blocked_line and alert["rule"] == BLOCK_RULE["name"]
         assert alert["user"] == "vendor" and alert["connection_id"] == connection_id
