@@ -18,3 +18,4 @@ bench: setup
 	.venv/bin/python bench/live_search.py
 	.venv/bin/python bench/search.py
 	.venv/bin/python bench/login.py
+	.venv/bin/python bench/guardrails.py

@@ -7,7 +7,6 @@ which text) is recorded with the session.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
