@@ -136,3 +136,39 @@ async def test_a_rule_saved_while_a_session_runs_blocks_in_that_session(gateway,
         await client.disconnect()
         for path in (blocked_file, allowed_file):
             path.unlink(missing_ok=True)
+
+
+async def test_a_terminate_rule_on_pasted_text_ends_the_vnc_session(gateway):
+    import base64
+
+    from gui_recorder.protocol import encode
+
+    tag = secrets.token_hex(4)
+    rule = {"name": f"no pasted keys {tag}", "match_kind": "words", "match_value": ["BEGIN PRIVATE KEY"],
+            "source": "clipboard", "severity": "critical", "action": "terminate",
+            "scope": {"users": ["vendor"], "connections": ["demo-vnc"]}}
+    with gateway.api("admin") as admin:
+        created = admin.post("/api/admin/policies", json=rule).raise_for_status().json()
+    try:
+        with gateway.api("vendor") as vendor:
+            token = vendor.post("/api/connections/demo-vnc/tunnel-token").raise_for_status().json()["token"]
+        client = await TunnelClient.open(gateway.url, token, keep=True)
+        try:
+            await client.first_frame()
+            pasted = base64.b64encode(f"-----BEGIN PRIVATE KEY-----\nMII{tag}\n".encode()).decode()
+            # What guacamole-common-js sends for a paste: a clipboard stream, its data, its end.
+            await client.ws.send(encode(("clipboard", "7", "text/plain")) + encode(("blob", "7", pasted)))
+            await client.ws.send(encode(("end", "7")))
+            await client.wait_closed(timeout=30)
+        finally:
+            await client.close()
+        assert client.error is not None and rule["name"] in client.error[1], client.error
+        with gateway.api("auditor") as auditor:
+            row = wait_for(lambda: (r := auditor.get(f"/api/sessions/{client.session_id}").json())["status"]
+                           != "active" and r, 30, 0.2, "the session's end")
+            assert row["status"] == "terminated" and "pasted text" in row["end_reason"], row
+            found = auditor.get("/api/alerts", params={"session": client.session_id}).json()["alerts"]
+            assert [a["source"] for a in found] == ["clipboard"] and tag in found[0]["text"]
+    finally:
+        with gateway.api("admin") as admin:
+            admin.delete(f"/api/admin/policies/{created['id']}")
