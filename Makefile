@@ -19,3 +19,4 @@ bench: setup
 	.venv/bin/python bench/search.py
 	.venv/bin/python bench/login.py
 	.venv/bin/python bench/scope.py
+	.venv/bin/python bench/guardrails.py

@@ -32,9 +32,10 @@ CLI (``cli.main``)::
     ├── RenderError            a recording cannot be rendered            500   0x0200           1011  2
     ├── OcrError               the OCR engine (tesseract) failed         500   0x0200           1011  3
     ├── SearchQueryError       a search query is empty or over limits    400   0x0300           1002  2
-    └── SealingError           a sealed recording cannot be opened       500   0x0200           1011  2
-        ├── KeyUnavailableError  a key (named by id) is not available    503   0x0201 BUSY      1008  3
-        └── TamperedError      a sealed recording failed its checks      500   0x0200           1011  4
+    ├── SealingError           a sealed recording cannot be opened       500   0x0200           1011  2
+    │   ├── KeyUnavailableError  a key (named by id) is not available    503   0x0201 BUSY      1008  3
+    │   └── TamperedError      a sealed recording failed its checks      500   0x0200           1011  4
+    └── PolicyRuleError        a guardrail rule is invalid or unsafe     422   0x0300           1002  2
 
 Exit code 2: fix the input or the settings; 3: a component is down, retry later; 4: evidence failed its
 integrity checks (``gui-recorder verify``).
@@ -237,3 +238,10 @@ class TamperedError(SealingError):
         self.session_id = session_id
         self.segment = segment
         super().__init__(message)
+
+
+class PolicyRuleError(GuiRecorderError):
+    """A guardrail rule cannot be saved: a bad regex, one too long or too slow, a block rule on screen text."""
+
+    guacamole_status = 0x0300
+    http_status = 422

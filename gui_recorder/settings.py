@@ -460,6 +460,19 @@ class Settings(BaseSettings):
         description="Where audit events are streamed as they happen, as JSON; fields of a sink below. Example: "
                     '[{"name":"siem","kind":"syslog","transport":"tls","host":"siem.example","port":6514,'
                     '"ca_file":"/etc/ssl/siem-ca.pem"},{"name":"local","kind":"file","path":"/var/log/gr/audit.jsonl"}]')
+    # Guardrails (issue 14): policies on what is typed and shown.
+    guardrail_regex_timeout_ms: float = Field(20.0, gt=0, le=1000,
+                                              description="A rule's regex that runs longer on one line is "
+                                                          "stopped and counts as no match (logged)")
+    guardrail_webhook_url: str | None = Field(None, max_length=2048,
+                                              description="Where `notify` rules POST their alert as JSON; "
+                                                          "unset: no webhook")
+    guardrail_syslog_address: str | None = Field(None, max_length=255,
+                                                 description="host:port (UDP) where `notify` rules send a "
+                                                             "syslog line; unset: no syslog")
+    guardrail_enforce_interval_seconds: float = Field(1.0, gt=0, le=60,
+                                                      description="How often the gateway ends sessions a "
+                                                                  "`terminate` rule on screen text named")
 
     @model_validator(mode="before")
     @classmethod

@@ -35,10 +35,16 @@ class Capability(enum.StrEnum):
     USER_ADMIN = "user.admin"  # manage accounts
     AUDIT_READ = "audit.read"  # read and export the audit trail
     OPS_READ = "ops.read"  # storage, growth and coverage figures
+    POLICY_ADMIN = "policy.admin"  # create, change and delete guardrail policies (issue 14)
+    ALERT_READ = "alert.read"  # list the alerts the guardrails raised
+    ALERT_ACK = "alert.ack"  # acknowledge an alert, with a note
+    ACCESS_APPROVE = "access.approve"  # approve or deny just-in-time access requests
+    UNMASK = "text.unmask"  # read the secrets masked in text, search and exports (audited; admins only)
 
 
 _OVERSIGHT = {Capability.SESSION_VIEW_ALL, Capability.SESSION_WATCH, Capability.SESSION_TERMINATE,
-              Capability.SESSION_REVIEW, Capability.SEARCH, Capability.EXPORT}
+              Capability.SESSION_REVIEW, Capability.SEARCH, Capability.EXPORT, Capability.ALERT_READ,
+              Capability.ALERT_ACK}
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
     Role.ADMIN: frozenset(Capability),
@@ -128,10 +134,52 @@ class JobState(enum.StrEnum):
     FAILED = "failed"  # after the last attempt
 
 
+class RuleSource(enum.StrEnum):
+    """What a guardrail rule reads (issue 14)."""
+
+    TYPED = "typed"  # the line being typed, decoded in the relay as it flows
+    SCREEN = "screen"  # text the live OCR pass finds on screen
+    CLIPBOARD = "clipboard"  # text the browser puts on the remote clipboard
+    ANY = "any"
+
+
+class RuleAction(enum.StrEnum):
+    """What a rule does when it matches. Each action also raises an alert."""
+
+    ALERT = "alert"  # an alert row, nothing else
+    NOTIFY = "notify"  # an alert, a webhook POST (JSON) and a syslog line
+    BLOCK = "block"  # typed only: the Enter that would submit the line is not forwarded
+    TERMINATE = "terminate"  # the session is ended
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+HIGH_RISK_SEVERITIES: tuple[str, ...] = (Severity.HIGH.value, Severity.CRITICAL.value)
+
+
+class AccessRequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+
+
+class MatchKind(enum.StrEnum):
+    WORDS = "words"  # any of the words or phrases, case-insensitive, on word boundaries
+    REGEX = "regex"  # one regular expression, checked at save time, evaluated with a time limit
+    PRESET = "preset"  # a shipped list (guardrails.rules.PRESETS)
+
+
 def vocabulary() -> dict[str, list[str]]:
     """Every vocabulary as plain lists, for the web pages (``GET /api/vocabulary``)."""
     return {"roles": list(ROLES), "capabilities": [c.value for c in Capability],
             "session_statuses": list(SESSION_STATUSES), "final_statuses": list(FINAL_STATUSES),
             "protocols": list(PROTOCOLS), "job_kinds": [k.value for k in JobKind],
             "user_sources": list(USER_SOURCES),
+            "rule_sources": [r.value for r in RuleSource], "rule_actions": [a.value for a in RuleAction],
+            "severities": [s.value for s in Severity], "match_kinds": [m.value for m in MatchKind],
             "role_capabilities": {r.value: sorted(c.value for c in caps) for r, caps in ROLE_CAPABILITIES.items()}}

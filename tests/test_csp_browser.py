@@ -46,7 +46,7 @@ def test_pages_run_under_the_csp_without_violations(gateway, browser, played, ar
     sign_in(page, gateway, "admin")
     seen = {}
     for path in ("", "sessions.html", f"player.html?session={played}", "search.html?q=csp", "audit.html",
-                 "ops.html", "docs"):
+                 "ops.html", "guardrails.html", "docs"):
         page.goto(gateway.url + path)
         page.wait_for_load_state("networkidle")
         seen[path] = page.evaluate("window.__cspViolations")

@@ -323,7 +323,8 @@ async def test_policy_flags_reach_guacd_parameters(gw):
     connection = connections.get_connection(gw.db, "lin-vnc")
     assert connection.recording_policy == {"fail_closed": True, "allow_clipboard": False,
                                            "allow_file_transfer": False, "retention_days": 30,
-                                           "keep_transferred_files": False, "ocr_languages": None}
+                                           "keep_transferred_files": False, "ocr_languages": None,
+                                           "require_approval": False, "consent_text": None, "four_eyes": False}
     policy = ClientPolicy.from_recording_policy(connection.recording_policy)
     params = connections.definition_for(connection, gw.settings, policy).parameters
     assert params["disable-copy"] == params["disable-paste"] == "true"

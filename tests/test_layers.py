@@ -24,6 +24,7 @@ RANKS = {
     "worker": 2,  # orchestrates the offline pipeline
     "gateway": 2,  # relays, records, serves
     "sessions": 3,  # the sessions domain both of them use: rows, evidence, imports, forgetting
+    "guardrails": 3,  # policies, alerts and the typed-line check both of them use (issue 14)
     "db": 4,  # tables and the job queue
     "guacd": 4,  # the guacd client
     "recording": 5,

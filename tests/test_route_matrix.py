@@ -100,6 +100,23 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("POST", CONN + "/{connection_id}/test"): C.CONNECTION_ADMIN,
     ("GET", ADMIN + "/settings"): C.OPS_READ,
     ("GET", "/api/ops/audit-sinks"): C.OPS_READ,
+    ("GET", "/api/admin/policies"): C.POLICY_ADMIN,
+    ("POST", "/api/admin/policies"): C.POLICY_ADMIN,
+    ("GET", "/api/admin/policies/presets"): C.POLICY_ADMIN,
+    ("GET", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
+    ("PUT", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
+    ("DELETE", "/api/admin/policies/{policy_id}"): C.POLICY_ADMIN,
+    ("GET", "/api/alerts"): C.ALERT_READ,
+    ("GET", "/api/alerts/counts"): C.ALERT_READ,
+    ("GET", "/api/ops/guardrails"): C.OPS_READ,
+    ("POST", "/api/connections/{connection_id}/access-requests"): C.CONNECTION_USE,
+    ("GET", "/api/access-requests"): C.CONNECTION_USE,
+    ("GET", "/api/admin/access-requests"): C.ACCESS_APPROVE,
+    ("GET", "/api/connections/{connection_id}/consent"): C.CONNECTION_USE,
+    ("GET", SESSION + "/consent"): C.SESSION_VIEW_ALL,
+    ("GET", SESSION + "/alerts"): C.SESSION_VIEW_ALL,
+    ("POST", "/api/admin/access-requests/{request_id}/decision"): C.ACCESS_APPROVE,
+    ("POST", "/api/alerts/{alert_id}/ack"): C.ALERT_ACK,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}
@@ -256,7 +273,8 @@ async def test_matrix(matrix, method, path):
     grant_id = _console_targets(app)
     url = (path.replace("{session_id}", session_id).replace("{connection_id}", CONNECTION.id)
            .replace("{username}", "matrix-target").replace("{name}", "matrix-group")
-           .replace("{grant_id}", str(grant_id)))
+           .replace("{grant_id}", str(grant_id)).replace("{policy_id}", "1").replace("{alert_id}", "1")
+           .replace("{request_id}", "1"))
     need = EXPECTED[(method, path)]
     anonymous = await client.request(method, url)
     assert anonymous.status_code == 401, (method, path, anonymous.text)

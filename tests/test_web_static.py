@@ -23,6 +23,7 @@ PAGES = {
     "client.html": "js/client.js",
     "sessions.html": "js/sessions.js",
     "admin.html": "js/admin.js",
+    "guardrails.html": "js/guardrails.js",
 }
 
 

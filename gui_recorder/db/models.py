@@ -317,3 +317,97 @@ class RecoveryCode(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     used_at: Mapped[datetime | None]
+
+
+class Policy(Base):
+    """A guardrail rule (issue 14): what to look for, where, for whom, and what to do.
+
+    ``match_value`` holds the words (a list), the regex (a one-item list) or the preset's name
+    (a one-item list); ``scope`` holds ``connections``, ``roles`` and ``users`` lists (empty: all).
+    ``version`` grows at each change, so an alert names the rule as it was.
+    """
+
+    __tablename__ = "policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    match_kind: Mapped[str] = mapped_column(String(16))
+    match_value: Mapped[list[str]] = mapped_column(default=list)
+    source: Mapped[str] = mapped_column(String(16))
+    scope: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    severity: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """A rule that matched in a session: the text, the moment, what was done; acknowledged with a note.
+
+    ``enforced`` is for ``terminate`` raised outside the gateway (the worker's screen pass): the
+    gateway ends the session and sets it.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_session", "session_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    session_id: Mapped[str] = mapped_column(String(36))
+    rule_id: Mapped[int | None] = mapped_column(Integer)
+    rule_name: Mapped[str] = mapped_column(String(128), index=True)
+    rule_version: Mapped[int] = mapped_column(Integer, default=1)
+    severity: Mapped[str] = mapped_column(String(16), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    connection_id: Mapped[str] = mapped_column(String(64), index=True)
+    offset_ms: Mapped[int | None] = mapped_column(BigInteger)  # in the recording, for the player's marker
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    enforced: Mapped[bool] = mapped_column(Boolean, default=True)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class AccessRequest(Base):
+    """Just-in-time access (issue 14): a user asks for a window on a connection that requires approval."""
+
+    __tablename__ = "access_requests"
+    __table_args__ = (Index("ix_access_user_connection", "username", "connection_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # vocabulary.AccessRequestStatus
+    requested_at: Mapped[datetime]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsentAcceptance(Base):
+    """A user accepted a connection's notice (issue 14): who, when, which text; tied to the session it opened.
+
+    Written when the tunnel token is issued (``token_hash`` is that token's SHA-256), given its
+    ``session_id`` when the token opens the tunnel.
+    """
+
+    __tablename__ = "consent_acceptances"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    connection_id: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    accepted_at: Mapped[datetime]
+    client_addr: Mapped[str | None] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), index=True)
+    session_id: Mapped[str | None] = mapped_column(String(36), index=True)

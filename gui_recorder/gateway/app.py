@@ -29,6 +29,8 @@ from gui_recorder.gateway import cluster, connections, edge, forget_api, ssh, th
 from gui_recorder.gateway import console_api, users_api
 from gui_recorder.gateway import mfa_api, oidc
 from gui_recorder.gateway import audit_sinks_api
+from gui_recorder.gateway import approvals_api, policies_api
+from gui_recorder.gateway.guard import GuardrailCollector, Guardrails
 from gui_recorder.gateway.health import report as health_report
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.gateway.usage import UsageCache
@@ -83,9 +85,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             watch_tokens=WatchTokens(db, settings.watch_token_ttl_seconds),
             # Folds a viewer's repeated reads of one session (Range requests) into one audit event per window.
             view_window=ViewWindow(settings.audit_view_window_seconds),
-            login_throttle=throttle.from_settings(settings))
+            login_throttle=throttle.from_settings(settings),
+            guardrails=Guardrails(settings, db))
         ops_api.register_metrics(services)
         audit_sinks_api.register_metrics(services)  # gr_audit_sink_* (issue 18)
+        services.metrics.register(GuardrailCollector(services.guardrails))
         app.state.services = services  # the one attribute on app.state: routes take it by get_services
         # This gateway's rows still `active` died with its last run: close them truly before the spool
         # recovery seals their recordings, which are then queued like any other.
@@ -96,10 +100,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         ssh.sweep_typescripts(settings)  # SSH output files of sessions that died with the last gateway
         await recordings.start()
         peers = asyncio.create_task(cluster.serve_peers(services), name="peer gateways")
+        enforcer = asyncio.create_task(services.guardrails.enforce_loop(services.active))
         try:
             yield
         finally:
             peers.cancel()
+            enforcer.cancel()
+            await services.guardrails.drain()  # alerts raised in the last moment are stored
             for relay in list(services.active.values()):
                 relay.end_for_shutdown()
             await recordings.stop()
@@ -149,6 +156,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(mfa_api.router)  # an admin resets a user's second factor
     app.include_router(mfa_api.own)  # a user's new recovery codes
     app.include_router(audit_sinks_api.router)  # the audit sinks' health (issue 18)
+    app.include_router(policies_api.admin)  # /api/admin/policies (issue 14)
+    app.include_router(policies_api.router)  # /api/alerts
+    app.include_router(approvals_api.router)  # just-in-time access (issue 14)
     if settings.api_docs:
         edge.install_docs(app, WEB_DIR)
     # Last, so that /api and /docs win.

@@ -61,6 +61,12 @@ class RecordingPolicy(BaseModel):
     ocr_languages: str | None = Field(None, pattern=OCR_LANGUAGES_PATTERN,
                                       description="Tesseract languages of this target's screens (e.g. "
                                                   "deu+eng, chi_sim+eng); the ocr_languages setting when unset")
+    require_approval: bool = Field(False, description="Tunnel tokens only inside an approved access window "
+                                                      "(issue 14, just-in-time access)")
+    consent_text: str | None = Field(None, max_length=4000,
+                                     description="A notice the user must accept before each session (issue 14)")
+    four_eyes: bool = Field(False, description="The user's input reaches the target only while an approver "
+                                               "(access.approve) watches the session live (issue 14)")
 
 
 DEFAULT_POLICY = RecordingPolicy().model_dump()

@@ -18,6 +18,7 @@ from gui_recorder.gateway import audit
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr
 from gui_recorder.gateway.services import ServicesDep
+from gui_recorder.guardrails.masking import mask_timeline
 from gui_recorder.sessions.evidence import build_bundle
 from gui_recorder.sessions.rows import ReviewOut, add_review
 from gui_recorder.vocabulary import Capability
@@ -51,8 +52,9 @@ def export(services: ServicesDep, grant: SessionGrant = Depends(EXPORT)) -> File
     os.close(fd)  # build_bundle opens the file by name; the descriptor would leak, one per export
     tmp = Path(name)
     try:
+        # The bundle's timeline shows secrets masked; the recording inside it keeps the original.
         build_bundle(services.db, services.reader_store, services.spool_root, session_id, tmp,
-                     services.text_timeline, services.recordings.sealing)
+                     lambda sid: mask_timeline(services.text_timeline(sid)), services.recordings.sealing)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

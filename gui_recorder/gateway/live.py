@@ -15,6 +15,9 @@ import uuid
 
 from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from gui_recorder.db import User
 
 from gui_recorder.errors import AuthError, GuacdError, NotFoundError
 from gui_recorder.gateway import audit, cluster
@@ -29,12 +32,18 @@ from gui_recorder.guacd.status import Status
 from gui_recorder.protocol import encode
 from gui_recorder.sessions import control
 from gui_recorder.settings import parse_host_ports
-from gui_recorder.vocabulary import Capability
+from gui_recorder.vocabulary import Capability, has_capability
 
 router = APIRouter(tags=["live"])
 # Actions: the watch itself is recorded when the WebSocket joins, the termination once it is asked for.
 WATCH = session_access(Capability.SESSION_WATCH, None)
 TERMINATE = session_access(Capability.SESSION_TERMINATE, None)
+
+
+def _may_approve(db, username: str) -> bool:
+    with db.session() as s:
+        user = s.scalar(select(User).where(User.username == username))
+    return user is not None and not user.disabled and has_capability(user.role, Capability.ACCESS_APPROVE)
 
 
 async def _where(services: Services, session_id: str) -> tuple[Relay | None, tuple[str, int], str, str]:
@@ -107,8 +116,13 @@ async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", wi
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where,
                             {} if owner is not None else {"via": services.gateway_id})
     relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id, username=grant.username)
+    # Four eyes (issue 14): a watcher who may approve access lets the owner's input through (the owner's
+    # relay counts its approvers, so the approver watches through the gateway that relays the session).
+    relay.approver = await asyncio.to_thread(_may_approve, db, grant.username)
     if owner is not None:
         owner.watchers.append(relay)
+        if relay.approver:
+            await owner.approver_joined()
     else:
         cluster.add_remote_watcher(services, grant.session_id, relay)
     try:

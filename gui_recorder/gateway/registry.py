@@ -7,7 +7,7 @@ are ``gateway.connections``.
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.errors import ConflictError, ForbiddenError, NotFoundError
@@ -17,6 +17,7 @@ from gui_recorder.gateway.connections import (ConnectionAdminOut, ConnectionIn, 
                                               ensure_connection, exists, get_connection, remove)
 from gui_recorder.gateway.connections import all_connections
 from gui_recorder.gateway.services import ServicesDep
+from gui_recorder.guardrails import approvals, consent
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["connections"])
@@ -36,8 +37,12 @@ class TunnelTokenOut(BaseModel):
     expires_in: int
 
 
+class TunnelTokenIn(BaseModel):
+    consent_version: str | None = Field(None, max_length=64)  # the accepted notice's version, when it has one
+
+
 @router.post("/api/connections/{connection_id}/tunnel-token", response_model=TunnelTokenOut)
-def tunnel_token(connection_id: str, request: Request, services: ServicesDep,
+def tunnel_token(connection_id: str, request: Request, services: ServicesDep, body: TunnelTokenIn | None = None,
                  user: User = Depends(USE)) -> TunnelTokenOut:
     db, settings = services.db, services.settings
     try:
@@ -50,8 +55,18 @@ def tunnel_token(connection_id: str, request: Request, services: ServicesDep,
                            {"exists": row is not None})
         raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
                              "not granted to you (ask an administrator)")
+    if (row.recording_policy or {}).get("require_approval"):
+        try:
+            approvals.open_window(db, user.username, row.id)  # just-in-time access (issue 14)
+        except ForbiddenError:
+            audit.record_event(db, user.username, "connection.no_window", connection_id, client_addr(request), {})
+            raise
+    accepted = consent.check(row.recording_policy, body.consent_version if body else None, connection_id)
     token = tokens.issue_tunnel_token(db, user, row, settings.tunnel_token_ttl_seconds)
-    audit.record_event(db, user.username, "connection.token", connection_id, client_addr(request), {})
+    if accepted is not None:
+        consent.record(db, user.username, row.id, consent.notice_of(row.recording_policy), token, client_addr(request))
+    audit.record_event(db, user.username, "connection.token", connection_id, client_addr(request),
+                       {"consent_version": accepted} if accepted else {})
     return TunnelTokenOut(token=token, expires_in=settings.tunnel_token_ttl_seconds)
 
 

@@ -32,11 +32,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from gui_recorder.errors import ProtocolError, RecordingError
 from gui_recorder.gateway.filter import ClientFilter, Verdict, WatcherFilter
+from gui_recorder.gateway.guard import SessionGuard, notice
 from gui_recorder.guacd import GuacdConnection
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import Instruction, Limits, Parser, encode
 from gui_recorder.recording import SessionRecorder
-from gui_recorder.vocabulary import SessionStatus
+from gui_recorder.vocabulary import RuleAction, SessionStatus
 
 log = logging.getLogger(__name__)
 security_log = logging.getLogger("gui_recorder.security")
@@ -58,6 +59,10 @@ _WS_VIOLATIONS = {1002: "a WebSocket protocol error", 1003: "a message type the 
                   1009: "a WebSocket message over the gateway's size limit"}
 
 
+# What a user does to the target (held under four eyes); acknowledgements and syncs still flow.
+_INPUT = frozenset({"key", "mouse", "touch", "clipboard", "blob", "end", "file", "put", "get"})
+
+
 class State(enum.Enum):
     RUNNING = "running"
     CLOSING = "closing"
@@ -77,7 +82,8 @@ class Relay:
     def __init__(self, websocket: WebSocket, guacd: GuacdConnection, recorder: SessionRecorder | None,
                  client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True,
                  on_recording_failed: Callable[[str, RecordingError], None] | None = None,
-                 username: str | None = None):
+                 username: str | None = None, guard: SessionGuard | None = None,
+                 on_guard_hits: Callable[[SessionGuard, int | None], None] | None = None):
         self.ws = websocket
         self.guacd = guacd
         self.recorder = recorder
@@ -86,6 +92,16 @@ class Relay:
         self.username = username  # whose relay (owner or watcher): a disabled account's relays are ended
         self.fail_closed = fail_closed
         self.on_recording_failed = on_recording_failed
+        # Guardrails (issue 14): typed lines checked before their Enter is forwarded; None: no rules apply.
+        self.guard = guard
+        self.on_guard_hits = on_guard_hits
+        self.window_end = None  # just-in-time access: when the approved window ends (a UTC datetime)
+        self.window_warned = False
+        self.identity: tuple[str, str, str, str] | None = None  # (session, user, role, connection) for new rules
+        # Four eyes (issue 14): the user's input reaches the target only while an approver watches.
+        self.four_eyes = False
+        self.approver = False  # set on a watcher's relay whose user may approve access
+        self._held_notice = False
         self.state = State.RUNNING
         self.ending: Ending | None = None
         self.bytes_to_client = 0
@@ -112,6 +128,20 @@ class Relay:
     def terminate(self, by: str) -> None:
         self.end(Ending(SessionStatus.TERMINATED, f"terminated by {by}", Status.SESSION_CLOSED,
                         f"An auditor ({by}) ended this session."))
+
+    def terminate_by_policy(self, rule: str) -> None:
+        self.end(Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule {rule!r}",
+                        Status.SESSION_CLOSED, f"A security policy ({rule}) ended this session."))
+
+    def end_window(self) -> None:
+        self.end(Ending(SessionStatus.TERMINATED, "the approved access window ended", Status.SESSION_CLOSED,
+                        "Your approved access window has ended; the session was closed."))
+
+    async def send_notice(self, text: str) -> None:
+        """A message the user's client shows (a guardrail notice), outside the recording."""
+        if self.state is State.RUNNING:
+            with contextlib.suppress(BrowserGone):
+                await self._send_browser(notice(text))
 
     def end_for_shutdown(self) -> None:
         self.end(Ending(SessionStatus.ENDED, "the gateway was stopped", Status.SESSION_CLOSED,
@@ -216,6 +246,30 @@ class Relay:
                 stop = self._user_left("the user disconnected")
                 break
             verdict, why = self.filter.check(ins)
+            if verdict is Verdict.FORWARD and self.four_eyes and ins[0] in _INPUT and not self.watched_by_approver:
+                record.pop()  # never reaches the target: not recorded as input
+                if not self._held_notice:
+                    self._held_notice = True
+                    replies.append(notice("This connection needs an approver watching live: your input is held "
+                                          "until one joins."))
+                continue
+            if verdict is Verdict.FORWARD and self.guard is not None and ins[0] == "key":
+                checked = self.guard.key(ins)
+                if not checked.forward:
+                    # Never reaches the target, so not recorded as input; the attempt is recorded in its place.
+                    record.pop()
+                    if checked.hits:
+                        stop = stop or self._withheld(checked.hits, record, replies)
+                    continue
+            if verdict is Verdict.FORWARD and self.guard is not None and ins[0] in ("clipboard", "blob", "end"):
+                pasted = self.guard.pasted(ins)
+                terminate = next((h for h in pasted if h.rule.action == RuleAction.TERMINATE), None)
+                if terminate is not None:
+                    stop = stop or Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule "
+                                          f"{terminate.rule.name!r} on pasted text", Status.SESSION_CLOSED,
+                                          f"A security policy ({terminate.rule.name}) ended this session.")
+                    forward = []  # the end of that paste does not reach the target
+                    break
             if verdict is Verdict.FORWARD:
                 forward.append(encode(ins))
             elif verdict is Verdict.REFUSE:
@@ -228,6 +282,8 @@ class Relay:
                 forward = []  # nothing of a batch that broke the policy reaches guacd
                 break
         written = self._tee_client(record)
+        if self.guard is not None and self.guard.pending and self.on_guard_hits is not None:
+            self.on_guard_hits(self.guard, self._offset_ms())
         if written is False:
             return  # the recording failed: nothing of this batch is forwarded
         if forward:
@@ -242,6 +298,34 @@ class Relay:
                 security_log.warning("session %s: security violation from the browser: %s",
                                      self.session_id, stop.violation)
             self.end(stop)
+
+    @property
+    def watched_by_approver(self) -> bool:
+        return any(w.approver for w in self.watchers)
+
+    async def approver_joined(self) -> None:
+        if self.four_eyes:
+            self._held_notice = False
+            await self.send_notice("An approver is watching: your input now reaches the remote desktop.")
+
+    def _withheld(self, hits, record: list, replies: list[str]) -> Ending | None:
+        """A line a rule stopped: a marker in the recording, a notice to the user, and for `terminate` the end."""
+        worst = next((h for h in hits if h.rule.action == RuleAction.TERMINATE), None) or \
+            next(h for h in hits if h.rule.action == RuleAction.BLOCK)
+        record.append(Instruction("gr-guardrail", worst.rule.action, worst.rule.name, worst.text))
+        if worst.rule.action == RuleAction.TERMINATE:
+            return Ending(SessionStatus.TERMINATED, f"terminated by the guardrail rule {worst.rule.name!r}: "
+                          f"typed {worst.text!r}", Status.SESSION_CLOSED,
+                          f"A security policy ({worst.rule.name}) ended this session; the line was not sent.")
+        replies.append(notice(f"Blocked by policy \"{worst.rule.name}\": this command was not sent to the "
+                              "remote desktop. The attempt has been recorded."))
+        return None
+
+    def _offset_ms(self) -> int | None:
+        """Now, in the recording's time (for the player's marker)."""
+        if self.recorder is None or not self.recorder.has_clock or self.recorder.first_ts is None:
+            return None
+        return max(0, self.recorder.now_ts() - self.recorder.first_ts)
 
     def _violation_ending(self, why: str) -> Ending:
         return Ending(SessionStatus.TERMINATED, f"security violation: {why}", Status.CLIENT_BAD_REQUEST,

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # types only; none of these modules imports this one (tests/t
     from prometheus_client import CollectorRegistry
 
     from gui_recorder.db import Database
+    from gui_recorder.gateway.guard import Guardrails
     from gui_recorder.gateway.relay import Relay
     from gui_recorder.gateway.throttle import LoginThrottle
     from gui_recorder.gateway.usage import UsageCache
@@ -57,6 +58,7 @@ class Services:
     watch_tokens: WatchTokens
     view_window: ViewWindow  # folds a viewer's repeated reads into one audit event per window
     login_throttle: LoginThrottle
+    guardrails: Guardrails  # policies checked in the relay, alerts, the screen-rule enforcer (issue 14)
 
     @property
     def spool_root(self) -> Path:

@@ -25,6 +25,7 @@ from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.guacd import ClientInfo
 from gui_recorder.guacd.status import Status, websocket_close_code
 from gui_recorder.protocol import encode
+from gui_recorder.guardrails import approvals, consent
 from gui_recorder.sessions import rows
 from gui_recorder import telemetry
 from gui_recorder.vocabulary import SessionStatus
@@ -99,6 +100,8 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
     session = await asyncio.to_thread(rows.create_session, db, user, connection, client_addr, None,
                                       services.gateway_id)
     telemetry.bind(session=session.id)  # every log line and span of this session from here on
+    if policy.get("consent_text"):
+        await asyncio.to_thread(consent.attach, db, token, session.id)  # the accepted notice, with the session
     # From here the row is live: whatever happens below (the browser gone at any step, guacd refusing, a
     # bug), the `finally` gives it a final status and a true reason (issue 10: rows stayed `active`).
     ending = Ending(SessionStatus.FAILED, "the gateway failed while opening the session", Status.SERVER_ERROR)
@@ -114,6 +117,9 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
                          "The session cannot be recorded right now, so it cannot be opened.")
             return
 
+        # The guardrail rules in force for this user and connection, before the target is reached.
+        guard = await asyncio.to_thread(services.guardrails.session_guard, session.id, user.username, user.role,
+                                        connection.id)
         client_policy = ClientPolicy.from_recording_policy(policy)
         definition = connections.definition_for(connection, settings, client_policy)
         try:
@@ -135,9 +141,19 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
             await refuse(websocket, exc.status, str(exc))
             return
 
+        window_end = None
+        if policy.get("require_approval"):
+            try:
+                window_end = await asyncio.to_thread(approvals.open_window, db, user.username, connection.id)
+            except ForbiddenError:
+                window_end = db.now()  # the window closed since the token was issued: ended at once
         relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
                       fail_closed=bool(policy.get("fail_closed", True)),
-                      on_recording_failed=recordings.recording_failed, username=user.username)
+                      on_recording_failed=recordings.recording_failed, username=user.username, guard=guard,
+                      on_guard_hits=services.guardrails.raise_hits)
+        relay.window_end = window_end  # the enforcer warns before it and ends the session at it
+        relay.identity = (session.id, user.username, user.role, connection.id)  # for rules saved while it runs
+        relay.four_eyes = bool(policy.get("four_eyes"))
         services.active[session.id] = relay
         try:
             host, port = guacd.address

@@ -168,6 +168,15 @@ class KeyDecoder:
             lines.extend(self.feed(instruction))
         return lines
 
+    @property
+    def current_line(self) -> str:
+        """The line being typed so far: the guardrails check it before its Enter is forwarded (issue 14)."""
+        return "".join(self._items)
+
+    def submits(self, keysym: int) -> bool:
+        """Whether pressing ``keysym`` now ends the line (Return or KP_Enter, no chord held)."""
+        return keysym in RETURN_KEYS and not self._chord()
+
     def flush(self) -> list[TypedLine]:
         """End the line in progress (at the end of a recording)."""
         return self._end_line(self._last_ms)

@@ -5,6 +5,10 @@ recorded since its last look (sealed segments, in the spool or already in
 MinIO, and the segment being written), feeds it to the live text stage, and
 replaces the session's documents in the index. The final index job, when the
 session ends, replaces them again with the complete pass.
+
+The same pass checks the guardrails' screen rules (issue 14) on each new piece
+of screen text: a match is an alert at once; a ``terminate`` is stored for
+the gateway carrying the session to enforce (``gateway.guard.enforce_loop``).
 """
 
 from __future__ import annotations
@@ -16,12 +20,18 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from gui_recorder.db import Session
+from gui_recorder.db import Session, User
 from gui_recorder.errors import (GuiRecorderError, KeyUnavailableError, NotFoundError, ProtocolError, StorageError,
                                  TamperedError)
+from gui_recorder.guardrails import alerts as guard_alerts
+from gui_recorder.guardrails import notify as guard_notify
+from gui_recorder.guardrails.policies import rules_in_force
+from gui_recorder.guardrails.policies import stamp as policy_stamp
+from gui_recorder.guardrails.rules import RuleSet
 from gui_recorder.recording.reader import load_envelope
 from gui_recorder.recording.sealed import data_key_records
 from gui_recorder.sessions.tamper import mark_tampered
+from gui_recorder.text.items import ScreenText
 from gui_recorder.protocol import Parser
 from gui_recorder.storage.keys import manifest_key
 from gui_recorder.render import LiveDisplay
@@ -45,6 +55,7 @@ class _Follow:
     typed: list[TypedLine] = field(default_factory=list)
     printed: list = field(default_factory=list)  # an SSH terminal's lines (text/terminal.py)
     transfers: list = field(default_factory=list)  # clipboard and files (text/transfers.py)
+    new_screen: list[ScreenText] = field(default_factory=list)  # since the last rules check
     broken: bool = False
     last_error: str | None = None  # the storage error last logged, so it is logged once
     records: object = None  # a sealed session's RecordSealer (False: not sealed), loaded at the first look
@@ -61,6 +72,7 @@ class LiveIndexer:
         # An injected engine (tests) reads every session; otherwise each gets its connection's languages.
         self.engine = engine
         self.following: dict[str, _Follow] = {}
+        self._rules: tuple[tuple, RuleSet] | None = None  # (policies' stamp, the screen rules in force)
 
     def __call__(self, ctx: Context) -> None:
         from gui_recorder.index import SearchIndex, SessionMeta
@@ -97,6 +109,7 @@ class LiveIndexer:
                         follow.last_error = str(exc)
                     continue
                 follow.last_error = None
+                self._check_screen(ctx, row, follow)
                 started = datetime.fromtimestamp(row.wall_start / 1000, UTC) if row.wall_start else row.started_at
                 meta = SessionMeta(session_id, row.username, row.connection_id, row.protocol, started)
                 try:
@@ -182,3 +195,32 @@ class LiveIndexer:
             follow.typed.extend(update.typed)
             follow.printed.extend(update.printed)
             follow.transfers.extend(update.transfers)
+            follow.new_screen.extend(update.screen)
+
+    def _check_screen(self, ctx: Context, row: Session, follow: _Follow) -> None:
+        """The screen rules on the text that appeared since the last look: alerts, and terminations to enforce."""
+        items, follow.new_screen = follow.new_screen, []
+        if not items:
+            return
+        timeout_ms = ctx.settings.guardrail_regex_timeout_ms
+        try:
+            with ctx.db.session() as s:
+                user = s.get(User, row.user_id) if row.user_id is not None else None
+            stamp = policy_stamp(ctx.db)
+            if self._rules is None or self._rules[0] != stamp:  # compiled again only when a policy changed
+                self._rules = (stamp, rules_in_force(ctx.db, timeout_ms).reading("screen"))
+            rules: RuleSet = self._rules[1].scoped(row.username, user.role if user else "", row.connection_id).prepare()
+            if not rules:
+                return
+            session = guard_alerts.SessionContext(row.id, row.username, row.connection_id)
+            for item in items:
+                hits = rules.match(item.text, "screen")
+                if hits:
+                    stored = guard_alerts.record_hits(ctx.db, session, hits, offset_ms=item.first_ms, enforced=False)
+                    for alert in stored:
+                        log.warning("session %s: screen rule %r (%s) matched", row.id, alert["rule"], alert["action"])
+                        if alert["action"] == "notify":
+                            guard_notify.notify(alert, ctx.settings.guardrail_webhook_url,
+                                                ctx.settings.guardrail_syslog_address)
+        except GuiRecorderError as exc:
+            log.warning("screen rules of session %s wait for the database: %s", row.id, exc)

@@ -67,5 +67,9 @@ export const signInProviders = () => api('GET', '/api/auth/providers');
 export const logout = () => api('POST', '/api/auth/logout');
 export const me = () => api('GET', '/api/auth/me');
 export const listConnections = () => api('GET', '/api/connections');
-export const tunnelToken = (connectionId) =>
-  api('POST', `/api/connections/${encodeURIComponent(connectionId)}/tunnel-token`);
+export const tunnelToken = (connectionId, consentVersion) =>
+  api('POST', `/api/connections/${encodeURIComponent(connectionId)}/tunnel-token`,
+    consentVersion ? { consent_version: consentVersion } : undefined);
+// The connection's notice to accept before a session (issue 14): {required, text, version}.
+export const connectionConsent = (connectionId) =>
+  api('GET', `/api/connections/${encodeURIComponent(connectionId)}/consent`);

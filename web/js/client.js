@@ -2,7 +2,7 @@
 // opens the remote session full-window and keeps the status line, the recording
 // notice and the end-of-session overlay truthful.
 
-import { listConnections, tunnelToken } from './api.js';
+import { connectionConsent, listConnections, tunnelToken } from './api.js';
 import { ClipboardBridge } from './clipboard.js';
 import { RemoteSession, State, makeError } from './remote.js';
 import { Source, describeApiError } from './status.js';
@@ -93,7 +93,7 @@ function render(s) {
   document.body.dataset.state = s.state;
   const text = statusText(s);
   ui.message.textContent = text;
-  ui.detail.textContent = s.state === State.ERROR ? errorDetail(s.lastError) : '';
+  ui.detail.textContent = s.state === State.ERROR ? errorDetail(s.lastError) : (s.notice || '');
 
   const ended = s.state === State.DISCONNECTED || s.state === State.ERROR;
   ui.disconnect.disabled = ended;
@@ -135,7 +135,19 @@ async function start() {
 
   let answer;
   try {
-    answer = await tunnelToken(id);
+    // A connection's notice is accepted before each session; the acceptance is recorded with it.
+    const notice = await connectionConsent(id);
+    let consentVersion;
+    if (notice && notice.required) {
+      if (!window.confirm(`${notice.text}\n\nAccept this notice to start the session.`)) {
+        session.failBeforeConnect(makeError({
+          source: Source.TUNNEL, text: 'The notice was not accepted, so the session was not started.',
+        }));
+        return;
+      }
+      consentVersion = notice.version;
+    }
+    answer = await tunnelToken(id, consentVersion);
   } catch (err) {
     session.failBeforeConnect(makeError({
       source: Source.TUNNEL, httpStatus: err.status || null, serverMessage: err.detail || '', text: describeApiError(err, CONNECTION_ERRORS),

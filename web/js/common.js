@@ -13,6 +13,7 @@ const NAV = [
   { href: 'audit.html', label: 'Audit log', needs: 'audit.read' },
   { href: 'ops.html', label: 'Storage', needs: 'ops.read' },
   { href: 'admin.html', label: 'Admin', needs: 'user.admin' },
+  { href: 'guardrails.html', label: 'Guardrails', needs: 'alert.read' },
 ];
 
 export const $ = (id) => document.getElementById(id);

@@ -123,6 +123,23 @@ function sinksTable(report) {
     ' (gui-recorder verify-audit checks every link).';
 }
 
+// The guardrails' KPIs (issue 14): high-risk alerts, blocked commands, sessions of unusual length.
+async function guardrails() {
+  const kpis = await api('GET', '/api/ops/guardrails');
+  $('high-risk').textContent = String(kpis.high_risk_alerts);
+  $('high-risk-open').textContent = `${kpis.high_risk_open} not acknowledged · last 30 days`;
+  $('blocked').textContent = String(kpis.blocked_commands);
+  $('anomalies').replaceChildren(...(kpis.duration_anomalies.length ? kpis.duration_anomalies.map((a) => {
+    const li = document.createElement('li');
+    const link = document.createElement('a');
+    link.href = `player.html?session=${encodeURIComponent(a.session_id)}`;
+    link.textContent = a.session_id.slice(0, 8);
+    li.append(link, ` ${a.reason}`);
+    return li;
+  }) : [Object.assign(document.createElement('li'), { textContent: 'None.' })]));
+  $('anomaly-method').textContent = kpis.method;
+}
+
 async function refresh() {
   try {
     sinksTable(await api('GET', '/api/ops/audit-sinks'));
@@ -138,6 +155,7 @@ async function refresh() {
     $('method').textContent = report.method;
     historyChart(report);
     rateChart(report);
+    await guardrails();
     document.body.dataset.ready = 'true';
   } catch (err) {
     $('page-error').textContent = describeApiError(err);

@@ -15,6 +15,7 @@ const video = $('video');
 let info = null;
 let thumbs = null;
 let items = [];
+let alerts = [];  // guardrail alerts of this session, markers on the timeline
 
 const durationMs = () => (info && info.duration_ms) || (video.duration * 1000) || 0;
 
@@ -57,6 +58,10 @@ function drawMarkers() {
     className: `marker marker-${kind}`, title, style: `left:${(100 * ms) / total}%`,
   }));
   for (const item of items) add(item.offset_ms, item.source, item.text);
+  // Guardrail alerts (issue 14): a blocked command, a screen rule that matched.
+  for (const a of alerts) {
+    if (a.offset_ms !== null) add(a.offset_ms, 'alert', `${a.blocked ? 'BLOCKED' : a.action} (${a.severity}, ${a.rule}): ${a.text}`);
+  }
   if (startAt && query) add(startAt, 'hit', `search hit: ${query}`);
 }
 
@@ -82,6 +87,13 @@ function highlightCurrent() {
     if (Number(li.dataset.offsetMs) <= now) current = li;
   }
   if (current) current.classList.add('current');
+}
+
+async function loadAlerts() {
+  try {
+    alerts = (await api('GET', `${base}/alerts`)).alerts || [];
+  } catch { alerts = []; }
+  drawMarkers();
 }
 
 async function loadText() {
@@ -198,7 +210,7 @@ async function main() {
     $('player-status').textContent = describeApiError(err);
     return;
   }
-  await Promise.all([loadVideo(), loadText()]);
+  await Promise.all([loadVideo(), loadText(), loadAlerts()]);
 }
 
 main();

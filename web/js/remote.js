@@ -70,6 +70,7 @@ export class RemoteSession {
     this.lastError = null;
     this.userDisconnected = false;
     this.unstable = false;           // the tunnel has heard nothing for a while
+    this.notice = '';                // the last guardrail notice from the gateway
     this._pressed = new Set();
     this._resizeTimer = null;
     this._onWindowResize = () => this._windowResized();
@@ -93,6 +94,17 @@ export class RemoteSession {
     const client = new Guacamole.Client(tunnel);
     this.tunnel = tunnel;
     this.client = client;
+    // Guardrail notices (issue 14: a command a policy blocked) come as `gr-notice`, an opcode guacd
+    // never sends: shown to the user; every other instruction goes to the client as before.
+    const forward = tunnel.oninstruction;
+    tunnel.oninstruction = (opcode, args) => {
+      if (opcode === 'gr-notice') {
+        this.notice = args[1] || '';
+        this.onChange(this);
+        return;
+      }
+      forward(opcode, args);
+    };
 
     client.onstatechange = (s) => this._clientStateChanged(s);
     // The gateway refuses a tunnel (bad token, no recording, guacd handshake

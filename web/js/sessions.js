@@ -5,6 +5,7 @@ import { $, can, clock, el, enterPage, when } from './common.js';
 import { describeApiError } from './status.js';
 
 let user = null;
+let alertCounts = {};  // session id -> {alerts, open, high_risk} (issue 14), for users who may read alerts
 
 function isoOrEmpty(value) {
   return value ? new Date(value).toISOString() : '';
@@ -40,6 +41,14 @@ function row(s) {
   const tr = el('tr', { dataset: { sessionId: s.id, status: s.status } });
   const status = el('td');
   if (s.status === 'active') status.append(el('span', { className: 'live-badge', textContent: 'LIVE' }));
+  const counted = alertCounts[s.id];
+  if (counted && counted.alerts) {
+    status.append(el('span', {
+      className: `alert-badge${counted.high_risk ? ' alert-high' : ''}`,
+      textContent: `${counted.alerts} alert${counted.alerts === 1 ? '' : 's'}`,
+      title: `${counted.open} not acknowledged, ${counted.high_risk} high-risk`,
+    }));
+  }
   status.append(el('span', { className: `status-pill status-${s.status}`, textContent: s.status }));
   const duration = s.ended_at ? ` (${clock(new Date(s.ended_at) - new Date(s.started_at))})` : '';
   tr.append(
@@ -69,6 +78,12 @@ async function load() {
   if ($('f-until').value) params.set('until', isoOrEmpty($('f-until').value));
   try {
     const sessions = await api('GET', `/api/sessions?${params}`);
+    // Live sessions first (then newest first, as listed).
+    sessions.sort((a, b) => (b.status === 'active') - (a.status === 'active'));
+    if (can(user, 'alert.read') && sessions.length) {
+      const ids = new URLSearchParams(sessions.slice(0, 500).map((s) => ['session', s.id]));
+      try { alertCounts = await api('GET', `/api/alerts/counts?${ids}`); } catch { alertCounts = {}; }
+    }
     showError('');
     $('sessions-body').replaceChildren(...sessions.map(row));
     $('sessions-table').hidden = sessions.length === 0;
