@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.long_recording import ensure_long, ensure_segments  # noqa: E402
 
-SAMPLE_EVERY = 5  # compare every 5th encoded frame
+SAMPLE_EVERY = 2  # compare every 2nd encoded frame
 
 _PRELUDE = f"""
 import json, os, resource, sys, time
