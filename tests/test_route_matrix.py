@@ -72,6 +72,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", "/api/audit"): C.AUDIT_READ,
     ("GET", "/api/audit/export"): C.AUDIT_READ,
     ("GET", "/api/ops/storage"): C.OPS_READ,
+    ("GET", "/api/ops/capacity-plan"): C.OPS_READ,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}
