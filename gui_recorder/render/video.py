@@ -81,7 +81,9 @@ class RenderResult:
     frames_encoded: int
     width: int
     height: int
-    keyframe_interval_ms: int = KEYFRAME_MS
+    keyframe_interval_ms: int = KEYFRAME_MS  # of video, idle time not counted: see KEYFRAME_FRAMES
+    keyframe_max_frames: int = KEYFRAME_FRAMES  # frames a seek decodes at most after its keyframe
+    profile: str = DEFAULT_PROFILE
     unknown: dict[str, int] = field(default_factory=dict)
     malformed: dict[str, int] = field(default_factory=dict)
     truncated: str | None = None
@@ -309,6 +311,7 @@ def render_recording(src: Source, out_webm: Path, *, size: tuple[int, int] | Non
     if progress and last_progress < 1.0:
         progress(1.0)
     return RenderResult(duration_ms=last_offset, frames_encoded=frames_encoded, width=last_frame.shape[1],
+                        profile=profile,
                         height=last_frame.shape[0], unknown=dict(display.unknown), malformed=dict(display.malformed),
                         truncated=report.truncated, bytes_written=out_webm.stat().st_size,
                         instructions=report.instructions)

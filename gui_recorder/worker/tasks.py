@@ -87,6 +87,7 @@ def render_task(ctx: Context, session_id: str) -> None:
         info = {"duration_ms": result.duration_ms, "width": result.width, "height": result.height,
                 "frames": result.frames_encoded, "bytes": outputs["video.webm"].stat().st_size,
                 "idle": idle, "keyframe_interval_ms": getattr(result, "keyframe_interval_ms", None),
+                "keyframe_max_frames": result.keyframe_max_frames, "codec_profile": result.profile,
                 "unknown_instructions": dict(getattr(result, "unknown", {}) or {}),
                 "malformed_instructions": getattr(result, "malformed", 0),
                 # Every media object, for the capacity planner (recording and media bytes apart).
