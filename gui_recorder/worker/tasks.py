@@ -65,6 +65,7 @@ def idle_stretches(recording: Path, idle_ms: int = IDLE_MS) -> tuple[list[list[i
 
 def render_task(ctx: Context, session_id: str) -> None:
     from gui_recorder.render import render_recording
+    from gui_recorder.render.video import DEFAULT_PROFILE, ON_DEMAND_PROFILE
 
     with tempfile.TemporaryDirectory(prefix="gr-render-") as tmp:
         work = Path(tmp)
@@ -77,7 +78,7 @@ def render_task(ctx: Context, session_id: str) -> None:
         report = _progress_reporter(ctx, session_id, previous) if previous.get("media_dropped") else None
         result = render_recording(recording, outputs["video.webm"], sprite_path=outputs["sprite.jpg"],
                                   sprite_index_path=outputs["thumbnails.json"], poster_path=outputs["poster.jpg"],
-                                  progress=report)
+                                  progress=report, profile=ON_DEMAND_PROFILE if report else DEFAULT_PROFILE)
         idle, _ = idle_stretches(recording)
         meta = _object_meta(ctx, session_id)
         types = {"video.webm": "video/webm", "sprite.jpg": "image/jpeg", "thumbnails.json": "application/json",
