@@ -74,7 +74,9 @@ KEYFRAME_FRAMES = KEYFRAME_MS // MIN_FRAME_MS
 THUMB_EVERY_MS = 5000
 THUMB_WIDTH = 160
 SPRITE_COLUMNS = 10
-MAX_THUMBS = 2000  # a 2.8 h session at one per 5 s; longer ones space them out (and the JPEG stays < 65535 px)
+# A 1.4 h session at one per 5 s; longer ones space them out. Bounds the sheet built at the end
+# (58 MB for 1024x768 screens; issue 19) and keeps the JPEG < 65535 px.
+MAX_THUMBS = 1000
 MAX_OUTPUT_SIDE = 4096
 
 
@@ -176,10 +178,10 @@ def fit_into(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class _Sprite:
-    """Thumbnails kept PNG-compressed (a few KB each; an idle stretch shares one) and laid out into
-    the sheet only at the end, after the encoder has given its memory back (issue 19: a list of raw
-    thumbnails plus the sheet built from it was two copies growing with the session, 230 MB at
-    MAX_THUMBS on top of the encoder)."""
+    """Thumbnails kept JPEG-compressed (a few KB each; an idle stretch shares one) and laid out into
+    the sheet only at the end, after the encoder is closed (issue 19: a list of raw thumbnails plus
+    the sheet built from it was two copies growing with the session, 230 MB at 2,000 thumbnails on
+    top of the encoder). The sheet itself is bounded by MAX_THUMBS cells."""
 
     def __init__(self, every_ms: int):
         self.every_ms = every_ms
@@ -196,10 +198,10 @@ class _Sprite:
             self.cell = thumb.shape[:2]
         elif thumb.shape[:2] != self.cell:  # the display was resized: one cell size
             thumb = fit_into(thumb, self.cell[1], self.cell[0])
-        ok, png = cv2.imencode(".png", thumb, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        ok, encoded = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 92])
         if not ok:
             raise RenderError("cannot encode a thumbnail")
-        data = png.tobytes()
+        data = encoded.tobytes()
         while offset_ms >= self.next_ms or (final and not self.thumbs):
             # Each slot shows the screen as it was at its time (an idle stretch repeats one picture).
             self.thumbs.append((self.next_ms if not final else offset_ms, data))
@@ -220,7 +222,10 @@ class _Sprite:
         cols = min(SPRITE_COLUMNS, len(self.thumbs))
         sheet = np.zeros((rows * th, cols * tw, 3), np.uint8)
         items = []
-        for i, (t, data) in enumerate(self.thumbs):
+        thumbs, self.thumbs = self.thumbs, []
+        for i in range(len(thumbs)):
+            t, data = thumbs[i]
+            thumbs[i] = (t, b"")  # each compressed copy goes as its cell is drawn
             thumb = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
             r, c = divmod(i, SPRITE_COLUMNS)
             sheet[r * th:r * th + thumb.shape[0], c * tw:c * tw + thumb.shape[1]] = thumb[:th, :tw]
