@@ -281,6 +281,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(365, ge=1, le=36500,
                                 description="Days after its end that a session is forgotten (unless on legal "
                                             "hold; a connection's policy may override it)")
+    cold_drop_media: bool = Field(True, description="Rendered media (video, thumbnails, poster) stays in the first "
+                                                    "tier only: moving a session on deletes it, and opening the "
+                                                    "session later renders it again from the recording")
     hot_capacity_bytes: int | None = Field(None, ge=0, description="Deprecated: the first tier's capacity "
                                                                    "(tiers[0].capacity_bytes)")
     cold_capacity_bytes: int | None = Field(None, ge=0, description="Deprecated: the second tier's capacity "

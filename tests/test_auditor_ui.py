@@ -85,10 +85,13 @@ def test_search_hit_opens_player_at_the_moment(gateway, worker, browser, artifac
 
 def test_auditor_watches_live_and_terminates(gateway, browser, artifacts):
     vendor_ctx, vendor, errors = open_session(browser, gateway, "demo-vnc")
+    # This page's own session (the tunnel's UUID is the session id): another test's vendor session may
+    # still be live at this moment, and watching that one would show none of this typing.
+    vendor.wait_for_function("Boolean(window.guiRecorder?.session?.tunnel?.uuid)", timeout=30_000)
+    session_id = vendor.evaluate("window.guiRecorder.session.tunnel.uuid")
     with gateway.api("auditor") as auditor:
-        live = wait_for(lambda: next((s for s in auditor.get("/api/sessions", params={"status": "active"}).json()
-                                      if s["user"] == "vendor"), None), what="the live session")
-    session_id = live["id"]
+        wait_for(lambda: auditor.get(f"/api/sessions/{session_id}").json().get("status") == "active",
+                 what="the live session")
     auditor_ctx, watcher = signed_in(browser, gateway, "auditor", "sessions.html")
     watcher.wait_for_function("document.body?.dataset.view === 'sessions'")
     row = watcher.locator(f"tr[data-session-id='{session_id}']")
@@ -113,10 +116,9 @@ def test_auditor_watches_live_and_terminates(gateway, browser, artifacts):
     vendor.click("#display")
     vendor.keyboard.type(f"echo watched-{letters(5)}", delay=40)
     vendor.keyboard.press("Enter")
-    watcher.wait_for_timeout(2000)
-    after = watcher_pixels()
-    changed = np.any(before != after, axis=2)
-    assert changed[:120, :].mean() > 0.002, "the watcher sees the user's typing in the xterm"
+    # Until the typing shows in the watcher's copy (a loaded machine takes its time), or fail.
+    wait_for(lambda: np.any(before != watcher_pixels(), axis=2)[:120, :].mean() > 0.002, timeout=30,
+             interval=0.5, what="the watcher to see the user's typing in the xterm")
     watcher.screenshot(path=str(artifacts / "ui-watch.png"))
 
     watcher.once("dialog", lambda dialog: dialog.accept("policy breach"))

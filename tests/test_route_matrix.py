@@ -117,6 +117,7 @@ EXPECTED: dict[tuple[str, str], Capability | str] = {
     ("GET", SESSION + "/alerts"): C.SESSION_VIEW_ALL,
     ("POST", "/api/admin/access-requests/{request_id}/decision"): C.ACCESS_APPROVE,
     ("POST", "/api/alerts/{alert_id}/ack"): C.ALERT_ACK,
+    ("GET", "/api/ops/capacity-plan"): C.OPS_READ,
 }
 # Read routes that serve whole copies or every query: recorded on every request, never folded.
 NEVER_FOLDED = {SESSION + "/recording", SESSION + "/export", "/api/search"}

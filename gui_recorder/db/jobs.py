@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gui_recorder.db import Database
 from gui_recorder.db.models import Job
+from gui_recorder.errors import DatabaseError
 from gui_recorder.vocabulary import JobKind, JobState
 
 KINDS = tuple(JobKind)
@@ -28,7 +29,11 @@ def enqueue(db: Database, kind: str, session_id: str, *, again: bool = False) ->
         with db.session() as s:
             s.add(Job(kind=kind, session_id=session_id, state=JobState.QUEUED, attempts=0, created_at=now,
                       updated_at=now))
-    except IntegrityError:
+    except (IntegrityError, DatabaseError) as exc:
+        # Database.session wraps the driver's errors: the duplicate is its cause (issue 19 found `again`
+        # unreachable: the second enqueue of a session raised instead of re-queueing).
+        if not isinstance(exc, IntegrityError) and not isinstance(exc.__cause__, IntegrityError):
+            raise
         if again:
             with db.session() as s:
                 s.execute(update(Job).where(Job.kind == kind, Job.session_id == session_id,

@@ -45,10 +45,18 @@ def _viewable(services: Services, grant: SessionGrant) -> dict:
     try:
         return services.reader_store.get_json(media_key(session_id, "video-info.json"))
     except NotFoundError:
+        video = grant.session.video or {}
         job = jobs.job_state(services.db, "render", session_id)
+        if video.get("media_dropped") and (job is None or job.state == "done"):
+            # A cold session whose media was dropped (Settings.cold_drop_media): opening it renders it again.
+            jobs.enqueue(services.db, "render", session_id, again=True)
+            job = jobs.job_state(services.db, "render", session_id)
         state = job.state if job else "not queued"
         detail = f" ({job.last_error})" if job and job.last_error else ""
-        raise ConflictError(f"the video of session {session_id} is not ready: render job {state}{detail}") from None
+        progress = video.get("render_progress")
+        done = f", {progress:.0%} rendered" if isinstance(progress, (int, float)) and state == "running" else ""
+        raise ConflictError(f"the video of session {session_id} is not ready: render job {state}{done}{detail}",
+                            ) from None
 
 
 def _sealer(services: Services, session_id: str):

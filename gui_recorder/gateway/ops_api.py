@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pydantic import BaseModel, Field
@@ -23,6 +23,7 @@ from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.gateway.auth import client_addr, public, require_capability
 from gui_recorder.gateway.services import Services, ServicesDep
 from gui_recorder.sessions.rows import update_session
+from gui_recorder.storage.planner import Rates, TierFigures, plan
 from gui_recorder.vocabulary import Capability
 
 router = APIRouter(tags=["operations"])
@@ -105,6 +106,70 @@ def storage_report(db: Database, usage: dict, capacity: dict[str, int]) -> dict:
                    "through the lifecycle job's samples of the last 30 days plus the current figure; "
                    "full in = (capacity - used) / growth"),
     }
+
+
+def _media_bytes(video: dict | None) -> int | None:
+    """Bytes of a session's rendered media (all objects; older renders recorded the video's only)."""
+    if not video:
+        return None
+    value = video.get("media_bytes", video.get("bytes"))
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def measured_rates(db: Database, protocol: str | None = None, connection: str | None = None) -> dict:
+    """Recording and media bytes per session-hour of ended sessions: overall, by protocol, by connection.
+
+    Media is measured over the sessions that were rendered (its hours apart), so sessions
+    still waiting for their render do not dilute it.
+    """
+    with db.session() as s:
+        ended = s.scalars(select(Session).where(Session.ended_at.is_not(None))).all()
+    groups: dict[tuple[str, str], list[float]] = {}
+    for row in ended:
+        if (protocol and row.protocol != protocol) or (connection and row.connection_id != connection):
+            continue
+        recorded = (row.recording or {}).get("bytes")
+        if not recorded:
+            continue
+        hours = max((row.ended_at - row.started_at).total_seconds() / 3600, 1 / 3600)
+        media = _media_bytes(row.video)
+        for key in (("all", ""), ("protocol", row.protocol), ("connection", row.connection_id)):
+            acc = groups.setdefault(key, [0.0, 0.0, 0.0, 0.0])  # recording, hours, media, media hours
+            acc[0] += recorded
+            acc[1] += hours
+            if media is not None:
+                acc[2] += media
+                acc[3] += hours
+
+    def figures(acc: list[float]) -> dict:
+        return {"recording": acc[0] / acc[1] if acc[1] else 0.0, "media": acc[2] / acc[3] if acc[3] else 0.0,
+                "session_hours": acc[1]}
+
+    return {"all": figures(groups.get(("all", ""), [0.0] * 4)),
+            "by_protocol": {k[1]: figures(v) for k, v in groups.items() if k[0] == "protocol"},
+            "by_connection": {k[1]: figures(v) for k, v in groups.items() if k[0] == "connection"}}
+
+
+@router.get("/api/ops/capacity-plan")
+def capacity_plan(services: ServicesDep, _: User = Depends(OPS),
+                  concurrent: float = Query(ge=0, le=100_000, description="Sessions recorded at once"),
+                  hours_per_day: float = Query(gt=0, le=24, description="Hours a day they run"),
+                  days: int = Query(ge=1, le=36500, description="Days of this load"),
+                  protocol: str | None = Query(None, max_length=16, description="Rates of this protocol only"),
+                  connection: str | None = Query(None, max_length=64,
+                                                 description="Rates of this connection only")) -> dict:
+    """Hot and cold capacity for "N concurrent sessions, H hours a day, for D days", from measured rates."""
+    usage = services.usage.get(True)
+    report = storage_report(services.db, usage, {t.name: t.capacity_bytes for t in services.tiering.tiers})
+    rates = measured_rates(services.db, protocol, connection)
+    tiers = [TierFigures(t.name, t.after_days, t.capacity_bytes, report["tiers"][t.name]["bytes"],
+                         report["tiers"][t.name]["growth_bytes_per_day"]) for t in services.tiering.tiers]
+    settings = services.settings
+    out = plan(tiers, Rates(**rates["all"]), settings.retention_days, services.tiering.drop_media,
+               concurrent, hours_per_day, days, services.db.now().date())
+    out["inputs"]["measured"] = rates
+    out["inputs"]["rates_of"] = {"protocol": protocol, "connection": connection}
+    return out
 
 
 @router.get("/api/ops/storage")

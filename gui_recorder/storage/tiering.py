@@ -9,6 +9,12 @@ source copies. Interrupted at any point, the next run finds each object either
 still in its source (copied again or found already copied) or already moved:
 nothing is lost, nothing is duplicated. Reads go through ``TieredStore``, which
 looks in each tier in order, so playback never depends on the tier.
+
+With ``drop_media`` (``Settings.cold_drop_media``, on by default) rendered media
+(video, sprite, poster: everything under ``media/``) never leaves the first tier:
+a move deletes it instead of copying it, since it can be rendered again from the
+recording, which is the evidence (issue 19: cold bytes are then the recording
+only; the media API queues a render when an auditor opens such a session).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ class TieringReport:
     deleted: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    media_dropped: dict[str, int] = field(default_factory=dict)  # session id -> bytes of media deleted, not moved
 
 
 def _sha256(store: ObjectStore, key: str) -> str:
@@ -94,12 +101,17 @@ class TieredStore:
         return any(tier.store.exists(key) for tier in self.tiers)
 
 
+def is_media(key: str) -> bool:
+    return "/media/" in key
+
+
 class Tiering:
-    def __init__(self, tiers: Sequence[StorageTier], clock: Clock = _utc_now):
+    def __init__(self, tiers: Sequence[StorageTier], clock: Clock = _utc_now, drop_media: bool = False):
         if not tiers:
             raise ValueError("tiering needs at least one tier")
         self.tiers = list(tiers)
         self.now = clock
+        self.drop_media = drop_media
 
     def due_tier(self, age: timedelta) -> int:
         """Index of the last tier whose after_days the age has reached (the first for a new session)."""
@@ -129,17 +141,19 @@ class Tiering:
                         report.deleted.append(s.session_id)
                 else:
                     due = self.due_tier(age)
-                    if due > 0 and self.move_session(s, due):
+                    if due > 0 and self.move_session(s, due, report.media_dropped):
                         report.moved[s.session_id] = self.tiers[due].name
             except GuiRecorderError as exc:
                 log.error("tiering of session %s failed (retried next run): %s", s.session_id, exc)
                 report.failed[s.session_id] = str(exc)
         return report
 
-    def move_session(self, s: Retention, into: int) -> bool:
+    def move_session(self, s: Retention, into: int, dropped: dict[str, int] | None = None) -> bool:
         """Copy, verify, then delete every object of the session in a tier before ``into``.
 
-        Returns False when nothing was left in those tiers (already moved). The sources are
+        With ``drop_media`` its media is deleted rather than copied (bytes counted in
+        ``dropped``); a media object already in a later tier (moved before the setting)
+        stays there. Returns False when nothing was left in those tiers (already moved). The sources are
         taken from the nearest to the first: objects in the first tier were written last
         (a render after an earlier move), so they are the ones a same-named key keeps.
         """
@@ -157,9 +171,12 @@ class Tiering:
             # The manifest last: while it is still in the source, the session reads from there.
             objects.sort(key=lambda o: o.key.endswith("manifest.json"))
             for obj in objects:
-                self._copy_verified(source, target, obj.key, metadata)
+                if not (self.drop_media and is_media(obj.key)):
+                    self._copy_verified(source, target, obj.key, metadata)
             for obj in objects:
                 source.store.delete(obj.key)
+                if self.drop_media and is_media(obj.key) and dropped is not None:
+                    dropped[s.session_id] = dropped.get(s.session_id, 0) + obj.size
             moved = True
         return moved
 

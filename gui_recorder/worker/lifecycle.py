@@ -6,6 +6,10 @@ deleted. When a session moves is the tiers' ``after_days`` (``Settings.tiers``,
 held by ``Tiering``). Each run also records how many bytes each tier holds, which
 is the history the capacity dashboard draws and extrapolates.
 
+With media dropped on the move (``Settings.cold_drop_media``), the session row's
+``video`` says so (``media_dropped``) and keeps the facts (duration, idle); the
+media API renders it again when an auditor opens it.
+
 Expired sessions are forgotten by ``gui_recorder.sessions.forget.forget_session``,
 the one way a session is deleted (an admin's ``DELETE /api/sessions/{id}`` calls
 it too).
@@ -61,9 +65,12 @@ def run_lifecycle(db: Database, tiering: Tiering, retention_days: int, index: Te
             row = s.get(Session, session_id)
             if row is not None:
                 row.tier = tier
+                if session_id in report.media_dropped and row.video:
+                    row.video = {**row.video, "media_dropped": True, "media_bytes_dropped":
+                                 report.media_dropped[session_id]}
             # storage.move_cold with the default tiers, as before tiers were a setting.
             s.add(AuditEvent(at=now, username=None, action=f"storage.move_{tier}", target=session_id,
-                             detail={"tier": tier}))
+                             detail={"tier": tier, "media_dropped": report.media_dropped.get(session_id, 0)}))
         for tier, usage in tiering.usage().items():
             s.add(StorageSample(at=now, tier=tier, bytes=usage["bytes"], objects=usage["objects"]))
     if report.moved or report.deleted or report.failed:

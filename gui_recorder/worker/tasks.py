@@ -81,14 +81,20 @@ def idle_stretches(recording: Path, idle_ms: int = IDLE_MS) -> tuple[list[list[i
 
 def render_task(ctx: Context, session_id: str) -> None:
     from gui_recorder.render import render_recording
+    from gui_recorder.render.video import DEFAULT_PROFILE, ON_DEMAND_PROFILE
 
     with tempfile.TemporaryDirectory(prefix="gr-render-") as tmp:
         work = Path(tmp)
         recording = work / "recording.guac"
         fetch_recording(ctx, session_id, recording)
         outputs = {name: work / name for name in ("video.webm", "sprite.jpg", "thumbnails.json", "poster.jpg")}
+        previous = rows_video(ctx, session_id)
+        # A re-render (a cold session opened after its media was dropped) reports its progress on the
+        # row, which the player shows while it waits (issue 19).
+        report = _progress_reporter(ctx, session_id, previous) if previous.get("media_dropped") else None
         result = render_recording(recording, outputs["video.webm"], sprite_path=outputs["sprite.jpg"],
-                                  sprite_index_path=outputs["thumbnails.json"], poster_path=outputs["poster.jpg"])
+                                  sprite_index_path=outputs["thumbnails.json"], poster_path=outputs["poster.jpg"],
+                                  progress=report, profile=ON_DEMAND_PROFILE if report else DEFAULT_PROFILE)
         idle, _ = idle_stretches(recording)
         meta = _object_meta(ctx, session_id)
         types = {"video.webm": "video/webm", "sprite.jpg": "image/jpeg", "thumbnails.json": "application/json",
@@ -103,8 +109,11 @@ def render_task(ctx: Context, session_id: str) -> None:
         info = {"duration_ms": result.duration_ms, "width": result.width, "height": result.height,
                 "frames": result.frames_encoded, "bytes": outputs["video.webm"].stat().st_size,
                 "idle": idle, "keyframe_interval_ms": getattr(result, "keyframe_interval_ms", None),
+                "keyframe_max_frames": result.keyframe_max_frames, "codec_profile": result.profile,
                 "unknown_instructions": dict(getattr(result, "unknown", {}) or {}),
-                "malformed_instructions": getattr(result, "malformed", 0)}
+                "malformed_instructions": getattr(result, "malformed", 0),
+                # Every media object, for the capacity planner (recording and media bytes apart).
+                "media_bytes": sum(path.stat().st_size for path in outputs.values())}
         # Last: its presence is what makes the video visible to the API.
         ctx.hot.put_bytes(media_key(session_id, "video-info.json"), json.dumps(info).encode(), "application/json",
                           meta)
@@ -176,6 +185,23 @@ def index_task(ctx: Context, session_id: str) -> None:
 
             index_recording(index, meta, recording, TesseractEngine(lang=ocr_languages(ctx, row.connection_id)),
                             keep)
+
+
+def rows_video(ctx: Context, session_id: str) -> dict:
+    with ctx.db.session() as s:
+        row = s.get(Session, session_id)
+        return dict(row.video or {}) if row is not None else {}
+
+
+def _progress_reporter(ctx: Context, session_id: str, video: dict):
+    last = [0.0]
+
+    def report(fraction: float) -> None:
+        if fraction - last[0] >= 0.05 or fraction >= 1.0:
+            last[0] = fraction
+            _update(ctx, session_id, video={**video, "render_progress": round(fraction, 3)})
+
+    return report
 
 
 def _object_meta(ctx: Context, session_id: str) -> dict[str, str]:

@@ -163,11 +163,43 @@ async function refresh() {
   }
 }
 
+// The capacity planner (/api/ops/capacity-plan): the measured rates and the retention, applied to a load.
+async function planCapacity(event) {
+  if (event) event.preventDefault();
+  const params = new URLSearchParams({
+    concurrent: $('plan-concurrent').value, hours_per_day: $('plan-hours').value, days: $('plan-days').value,
+  });
+  try {
+    const plan = await api('GET', `/api/ops/capacity-plan?${params}`);
+    $('plan-rows').replaceChildren(...plan.tiers.map((t) => el('tr', { dataset: { tier: t.tier } },
+      el('td', {}, t.tier + (t.media_kept ? '' : ' (recordings only)')),
+      el('td', {}, String(t.holds_days)),
+      el('td', { className: 'plan-needed' }, bytes(t.needed_bytes)),
+      el('td', {}, t.capacity_bytes ? bytes(t.capacity_bytes) : 'not set'),
+      el('td', {}, t.fills_at_current_growth || 'never at this rate'),
+      el('td', {}, t.fills_under_plan || (t.capacity_bytes ? 'does not fill' : '—')))));
+    const inputs = plan.inputs;
+    $('plan-inputs').textContent = `Inputs: ${bytes(inputs.recording_bytes_per_session_hour)} of recording and `
+      + `${bytes(inputs.media_bytes_per_session_hour)} of media per session-hour, measured over `
+      + `${inputs.measured_session_hours.toFixed(1)} session-hours; ${plan.plan.session_hours_per_day} `
+      + `session-hours a day; retention ${inputs.retention_days} days; media `
+      + `${inputs.drop_media_after_first_tier ? 'dropped after the first tier' : 'kept in every tier'}.`;
+    $('plan-method').textContent = plan.method;
+    $('plan-table').hidden = false;
+    document.body.dataset.planned = 'true';
+  } catch (err) {
+    $('page-error').textContent = describeApiError(err);
+    $('page-error').hidden = false;
+  }
+}
+
 async function main() {
   const user = await enterPage('ops.read');
   if (!user) return;
   document.body.dataset.view = 'ops';
+  $('plan-form').addEventListener('submit', planCapacity);
   await refresh();
+  await planCapacity();
   setInterval(refresh, 30000);
 }
 

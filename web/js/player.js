@@ -30,8 +30,13 @@ async function loadVideo() {
     info = await api('GET', `${base}/video-info`);
   } catch (err) {
     if (err instanceof ApiError && (err.status === 409 || err.status === 404)) {
-      $('player-status').textContent = 'The video is being rendered; this page retries every 5 s.';
-      setTimeout(loadVideo, 5000);
+      // A cold session without media is rendered again on opening: the gateway says how far it got.
+      const progress = /(\d+)% rendered/.exec(err.detail || '');
+      $('player-status').textContent = progress
+        ? `Rendering the video from the recording: ${progress[1]}%.`
+        : 'The video is being rendered; this page checks again every 2 s.';
+      if (progress) document.body.dataset.rendering = progress[1];
+      setTimeout(loadVideo, 2000);
       return;
     }
     $('player-status').textContent = describeApiError(err);
