@@ -53,7 +53,7 @@ async def _where(services: Services, session_id: str) -> tuple[Relay | None, tup
     if relay is not None:
         return relay, relay.guacd.address, relay.guacd.connection_id, services.gateway_id
     row = await asyncio.to_thread(control.live_row, services.db, session_id)
-    return None, parse_host_ports(row.guacd_address)[0], row.guacd_connection_id, row.gateway_id or "?"
+    return None, parse_host_ports(row.guacd_address)[0], row.guacd_connection_id, row.gateway_id
 
 
 class TokenOut(BaseModel):

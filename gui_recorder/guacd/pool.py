@@ -3,9 +3,10 @@
 Sessions are spread round-robin. A guacd that cannot be reached (no TCP
 connection within the connect timeout) is skipped, for this session and, for a
 short while, for the next ones, so a dead daemon costs one connect timeout once,
-not on every session. Only reachability moves a session to another guacd: once
-one has answered, its verdict (a refused target, bad credentials) is final, since
-another guacd would reach the same target the same way.
+not on every session. A guacd whose TLS certificate does not verify is passed
+over the same way (and logged as a security event). Only that moves a session to
+another guacd: once one has answered, its verdict (a refused target, bad
+credentials) is final, since another guacd would reach the same target the same way.
 """
 
 from __future__ import annotations

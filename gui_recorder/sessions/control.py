@@ -22,7 +22,8 @@ def live_row(db: Database, session_id: str) -> Session:
     """The row of a session that is running on some gateway, with where it runs; NotFound otherwise."""
     with db.session() as s:
         row = s.get(Session, session_id)
-    if row is None or row.status != SessionStatus.ACTIVE or not row.guacd_connection_id or not row.guacd_address:
+    if row is None or row.status != SessionStatus.ACTIVE or not row.guacd_connection_id or not row.guacd_address \
+            or not row.gateway_id:  # a row from before gateways had names: no owner to ask
         raise NotFoundError(f"session {session_id} is not running")
     return row
 
