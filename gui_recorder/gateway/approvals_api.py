@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
 from gui_recorder.errors import ForbiddenError, NotFoundError
-from gui_recorder.gateway import audit
+from gui_recorder.gateway import audit, grants
 from gui_recorder.gateway.auth import client_addr, require_capability
-from gui_recorder.gateway.connections import get_connection, may_open
+from gui_recorder.gateway.connections import get_connection
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.guardrails import approvals, consent
@@ -46,7 +46,7 @@ def request_access(connection_id: str, body: AccessRequestIn, request: Request, 
         row = get_connection(services.db, connection_id)
     except NotFoundError:
         row = None
-    if row is None or not may_open(user, row):
+    if row is None or not grants.may_open(services.db, user, row):
         raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
                              "not granted to you (ask an administrator)")
     out = approvals.request_access(services.db, user.username, connection_id, body.reason, _utc(body.starts_at),
@@ -85,7 +85,7 @@ def connection_consent(connection_id: str, services: ServicesDep, user: User = D
         row = get_connection(services.db, connection_id)
     except NotFoundError:
         row = None
-    if row is None or not may_open(user, row):
+    if row is None or not grants.may_open(services.db, user, row):
         raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
                              "not granted to you (ask an administrator)")
     text = consent.notice_of(row.recording_policy)
