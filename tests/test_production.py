@@ -68,7 +68,9 @@ def test_serve_behind_tls_with_secrets_from_files_and_the_first_admin_from_user_
         f"GUI_RECORDER_GUACD_PORT={stack.guacd.port}", f"GUI_RECORDER_S3_ENDPOINT={stack.minio.endpoint}",
         f"GUI_RECORDER_S3_ACCESS_KEY={stack.minio.access_key}", "GUI_RECORDER_API_DOCS=false", ""]))
     # No secret and no admin in the environment: only the files.
+    # (The test costs of argon2, and no second factor for the admin: tests/test_totp.py covers that.)
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUI_RECORDER_") or "HASH" in k}
+    env["GUI_RECORDER_MFA_ROLES"] = "[]"
     base = ["--env-file", str(env_file), "--secrets-dir", str(etc / "secrets")]
 
     refused = _cli([*base, "serve"], env)
