@@ -9,10 +9,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
-from gui_recorder.errors import ForbiddenError, NotFoundError
 from gui_recorder.gateway import audit, grants
 from gui_recorder.gateway.auth import client_addr, require_capability
-from gui_recorder.gateway.connections import get_connection
 from gui_recorder.gateway.services import ServicesDep
 from gui_recorder.gateway.access import SessionGrant, session_access
 from gui_recorder.guardrails import approvals, consent
@@ -42,13 +40,7 @@ def _utc(value: datetime) -> datetime:
 @router.post("/api/connections/{connection_id}/access-requests", status_code=201)
 def request_access(connection_id: str, body: AccessRequestIn, request: Request, services: ServicesDep,
                    user: User = Depends(USE)) -> dict:
-    try:
-        row = get_connection(services.db, connection_id)
-    except NotFoundError:
-        row = None
-    if row is None or not grants.may_open(services.db, user, row):
-        raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
-                             "not granted to you (ask an administrator)")
+    grants.connection_to_open(services.db, user, connection_id)  # or 403
     out = approvals.request_access(services.db, user.username, connection_id, body.reason, _utc(body.starts_at),
                                    _utc(body.ends_at))
     audit.record_event(services.db, user.username, "access.request", str(out["id"]), client_addr(request),
@@ -81,13 +73,7 @@ def decide(request_id: int, body: DecisionIn, request: Request, services: Servic
 @router.get("/api/connections/{connection_id}/consent")
 def connection_consent(connection_id: str, services: ServicesDep, user: User = Depends(USE)) -> dict:
     """The notice to accept before a session (``required: false`` when the connection has none)."""
-    try:
-        row = get_connection(services.db, connection_id)
-    except NotFoundError:
-        row = None
-    if row is None or not grants.may_open(services.db, user, row):
-        raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
-                             "not granted to you (ask an administrator)")
+    row = grants.connection_to_open(services.db, user, connection_id)
     text = consent.notice_of(row.recording_policy)
     return {"required": text is not None, "text": text, "version": consent.version(text) if text else None}
 

@@ -9,6 +9,7 @@ one of its tags. Routes in ``users_api``; no FastAPI here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import or_, select
 
 from gui_recorder.db import Connection, Database, Grant, Group, GroupMember, User
-from gui_recorder.errors import ConflictError, NotFoundError
+from gui_recorder.errors import ConflictError, ForbiddenError, NotFoundError
 from gui_recorder.gateway import connections
 from gui_recorder.gateway.users import TAG_PATTERN
 
@@ -72,6 +73,22 @@ def may_open(db: Database, user: User, connection: Connection, given: Granted | 
     if connections.may_open(user, connection):
         return True
     return (given or granted(db, user)).covers(connection)
+
+
+def connection_to_open(db: Database, user: User, connection_id: str,
+                       on_denied: Callable[[bool], None] | None = None) -> Connection:
+    """The connection ``user`` may open, or ForbiddenError: one answer for "no such connection" and "not
+    yours", so ids that exist are not revealed. ``on_denied(exists)`` runs first (the tunnel token audits)."""
+    try:
+        row = connections.get_connection(db, connection_id)
+    except NotFoundError:
+        row = None
+    if row is None or not may_open(db, user, row):
+        if on_denied is not None:
+            on_denied(row is not None)
+        raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
+                             "not granted to you (ask an administrator)")
+    return row
 
 
 def openable(db: Database, user: User) -> list[Connection]:

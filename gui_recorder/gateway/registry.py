@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from gui_recorder.db import User
-from gui_recorder.errors import ConflictError, ForbiddenError, NotFoundError
+from gui_recorder.errors import ConflictError, ForbiddenError
 from gui_recorder.gateway import audit, grants, tokens
 from gui_recorder.gateway.auth import client_addr, require_capability
 from gui_recorder.gateway.connections import (ConnectionAdminOut, ConnectionIn, ConnectionOut, admin_view,
@@ -45,16 +45,8 @@ class TunnelTokenIn(BaseModel):
 def tunnel_token(connection_id: str, request: Request, services: ServicesDep, body: TunnelTokenIn | None = None,
                  user: User = Depends(USE)) -> TunnelTokenOut:
     db, settings = services.db, services.settings
-    try:
-        row = get_connection(db, connection_id)
-    except NotFoundError:
-        row = None
-    if row is None or not grants.may_open(db, user, row):
-        # One answer for "no such connection" and "not yours": ids that exist are not revealed.
-        audit.record_event(db, user.username, "connection.denied", connection_id, client_addr(request),
-                           {"exists": row is not None})
-        raise ForbiddenError(f"you may not open the connection {connection_id!r}: it does not exist or is "
-                             "not granted to you (ask an administrator)")
+    row = grants.connection_to_open(db, user, connection_id, lambda exists: audit.record_event(
+        db, user.username, "connection.denied", connection_id, client_addr(request), {"exists": exists}))
     if (row.recording_policy or {}).get("require_approval"):
         try:
             approvals.open_window(db, user.username, row.id)  # just-in-time access (issue 14)
