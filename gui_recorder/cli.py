@@ -76,14 +76,17 @@ def server_config(settings: Settings, app=None, **overrides):
     return config
 
 
-def _serve(settings: Settings) -> None:
+def _server(settings: Settings):
     import uvicorn
 
     from gui_recorder.telemetry import logs
 
     logs.configure(settings, "gateway")
+    return uvicorn.Server(server_config(settings))
 
-    uvicorn.Server(server_config(settings)).run()
+
+def _serve(settings: Settings) -> None:
+    _server(settings).run()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -284,9 +287,33 @@ def _dev_secrets(path: Path) -> dict:
     return data
 
 
-def _raise_interrupt(signum, _frame):
-    # SIGTERM before the server runs must still reach the `finally` that stops the stack.
-    raise KeyboardInterrupt
+class _DevShutdown:
+    """SIGTERM and SIGINT for `gui-recorder dev`.
+
+    While the stack starts, a signal raises KeyboardInterrupt, so that a slow start is cut
+    short. Once the server exists, a signal only asks it to stop: an exception raised from a
+    signal handler lands wherever the interpreter happens to be, and in a weakref callback
+    or a finaliser it is printed and dropped (a SIGTERM during the server's start was lost
+    that way, and the stack ran on). The flag is the backstop: a start whose interrupt was
+    dropped does not go on to serve. While the stack stops, signals change nothing, so a
+    second one cannot cut the stop short and leave components behind.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.server = None
+        self.stopping = False
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self)
+
+    def __call__(self, signum, _frame) -> None:
+        self.requested = True
+        if self.stopping:
+            return
+        if self.server is not None:
+            self.server.should_exit = True
+            return
+        raise KeyboardInterrupt
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -301,7 +328,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     var_dir.chmod(0o700)  # one an older version made 0755: nothing below is reachable by others now
     kept = _dev_secrets(var_dir / "secrets.json")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    shutdown = _DevShutdown()
     # The demo desktops run as the unprivileged demo account; guacd, MinIO and the
     # worker are restarted when they die; none of them outlives this process.
     stack = Stack(var_dir / "stack", minio_secret_key=kept["minio_secret_key"])
@@ -353,10 +380,14 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print(f"details: {stack_json}   (Ctrl-C stops everything)")
         print(f"other commands on this stack: gui-recorder --env-file {env_file} search|import|render ...\n",
               flush=True)
-        _serve(settings)
+        server = _server(settings)
+        shutdown.server = server
+        if not shutdown.requested:
+            server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        shutdown.stopping = True
         stack.stop()
         print("stopped every component", flush=True)
     return 0

@@ -24,7 +24,11 @@ LANGUAGES = "eng+deu+rus+chi_sim"
 
 WINDOW = r"""
 import sys, tkinter as tk
-root = tk.Tk(); root.title(sys.argv[1]); root.geometry("+40+470"); root.configure(bg="white")
+root = tk.Tk(); root.title(sys.argv[1]); root.geometry("+0+470"); root.configure(bg="white")
+# The whole width of the screen: with the terminal's text beside its lines (the window was at x=40,
+# and "gr-" of a prompt showed at its left), tesseract ran the two into one line and misread the
+# line's first word ("错误" as "liv ale" in a CI run).
+root.minsize(root.winfo_screenwidth(), 1)
 for font, line in zip(sys.argv[2::2], sys.argv[3::2]):
     tk.Label(root, text=line, font=(font, 20), bg="white", fg="black").pack(anchor="w", padx=12, pady=6)
 root.mainloop()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
-from starlette.websockets import WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocketState
 
 from gui_recorder.gateway.filter import ClientFilter, ClientPolicy
 from gui_recorder.gateway.relay import Relay
@@ -34,9 +34,9 @@ class ClosedByServerSocket:
     async def send_text(self, text: str) -> None:
         raise RuntimeError("Unexpected ASGI message 'websocket.send', after sending 'websocket.close'.")
 
-    async def receive_text(self) -> str:
+    async def receive(self) -> dict:
         await asyncio.sleep(self.report_after)
-        raise WebSocketDisconnect(code=1009)
+        return {"type": "websocket.disconnect", "code": 1009}
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         pass
@@ -81,3 +81,39 @@ async def test_a_socket_that_never_reports_still_ends_the_session(monkeypatch):
                   session_id="silent")
     ending = await asyncio.wait_for(relay.run(), 10)
     assert ending.status == SessionStatus.ENDED and "closed under a send" in ending.reason
+
+
+def _starlette_socket(queued: list[str]):
+    """Starlette's own WebSocket over a STAND-IN ASGI server injecting the fault: every send to the
+    browser fails (its connection is gone), while what the browser sent before it closed is still
+    queued, followed by its close (1000)."""
+    from starlette.websockets import WebSocket
+
+    messages = [{"type": "websocket.connect"}, *({"type": "websocket.receive", "text": t} for t in queued),
+                {"type": "websocket.disconnect", "code": 1000}]
+    sends_failed = asyncio.Event()
+
+    async def receive():
+        if len(messages) < len(queued) + 2:
+            await sends_failed.wait()  # the queued input is read only after a send has failed
+        return messages.pop(0)
+
+    async def send(message):
+        if message["type"] == "websocket.send":
+            sends_failed.set()
+            raise OSError("the browser's connection is gone")
+
+    return WebSocket({"type": "websocket", "path": "/tunnel", "headers": []}, receive, send)
+
+
+async def test_input_queued_before_the_browser_left_still_reaches_guacd_after_a_failed_send():
+    """A paste and a disconnect in one breath: Starlette refuses `receive_text` once a send failed,
+    and the relay used it, so the paste was lost and the session recorded as a gateway failure."""
+    paste = encode(("clipboard", "0", "text/plain")) + encode(("blob", "0", "cGFzdGU=")) + encode(("end", "0"))
+    ws = _starlette_socket([paste])
+    await ws.accept()
+    guacd = ChattyGuacd()
+    relay = Relay(ws, guacd, None, ClientFilter(ClientPolicy()), session_id="paste-and-go")
+    ending = await asyncio.wait_for(relay.run(), 10)
+    assert paste.encode() in b"".join(guacd.sent)
+    assert (ending.status, ending.reason) == (SessionStatus.ENDED, "the user closed the browser session"), ending

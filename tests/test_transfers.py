@@ -113,6 +113,18 @@ def _found(gateway, query: str, source: str, session_id: str, timeout: float = 1
         return wait_for(hit, timeout=timeout, interval=1, what=f"{source} entry {query!r} indexed")
 
 
+def _stored(minio_client, bucket: str, key: str) -> bool:
+    from minio.error import S3Error
+
+    try:
+        minio_client.stat_object(bucket, key)
+        return True
+    except S3Error as exc:
+        if exc.code == "NoSuchKey":
+            return False
+        raise
+
+
 async def test_clipboard_pasted_into_vnc_is_found_with_its_details(gateway, worker):
     """The browser's clipboard sent into a real VNC session (as guacamole-common-js sends it). The other
     direction is tested on the SSH terminal below (x11vnc did not pass a Tk-owned X selection to guacd)."""
@@ -135,6 +147,7 @@ async def test_a_file_uploaded_over_rdp_is_found_with_name_size_hash_and_kept_as
     import asyncio
     import os
     import secrets
+    import time
 
     from gui_recorder.storage.keys import file_key
 
@@ -158,12 +171,15 @@ async def test_a_file_uploaded_over_rdp_is_found_with_name_size_hash_and_kept_as
         # writes it into the drive's root. (guacd 1.3.0 exposes the drive's `filesystem` object to the
         # owner before the owner is in its user list, so the object-based `put` is not offered here.)
         await client.ws.send(encode(("file", "7", "application/octet-stream", name)))
-        for i in range(0, len(payload), 6000):
+        blobs = range(0, len(payload), 6000)
+        for i in blobs:
             await client.ws.send(encode(("blob", "7", b64(payload[i:i + 6000]))))
         await client.ws.send(encode(("end", "7")))
-        for _ in range(100):
+        # guacd acks each blob; the file can be complete on the drive before the last acks arrive.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             acks[:] = [ins for ins in client.seen if ins[0] == "ack" and ins[1] == "7"]
-            if (drive / name).exists() and (drive / name).stat().st_size == len(payload):
+            if len(acks) >= len(blobs) and (drive / name).exists() and (drive / name).stat().st_size == len(payload):
                 break
             await asyncio.sleep(0.1)
 
@@ -176,6 +192,11 @@ async def test_a_file_uploaded_over_rdp_is_found_with_name_size_hash_and_kept_as
         assert hit["text"] == f"[upload, {len(payload)} bytes, sha256 {digest}, complete] {name}", hit
         assert _found(gateway, digest, "file", session_id)["offset_ms"] == hit["offset_ms"]  # by its hash too
         bucket = gateway.settings.tiers[0].bucket
+        # The entry above may be the live pass's; the file is kept by the session's index job, later.
+        from conftest import wait_for
+
+        wait_for(lambda: _stored(minio_client, bucket, file_key(session_id, digest)), timeout=180, interval=1,
+                 what="the uploaded file kept by the session's index job")
         kept = minio_client.get_object(bucket, file_key(session_id, digest))
         try:
             assert kept.read() == payload

@@ -210,12 +210,16 @@ class Relay:
     async def _browser_to_guacd(self) -> None:
         parser = Parser(BROWSER_LIMITS)
         while True:
-            try:
-                text = await self.ws.receive_text()
-            except WebSocketDisconnect as exc:
-                self.end(self._browser_closed(exc.code))
+            # `receive`, not `receive_text`: after a send to the browser failed, Starlette refuses
+            # `receive_text`, yet what the browser sent before it closed is still queued, and it
+            # is the session (a paste and a disconnect in one breath lost the paste, and the
+            # session was recorded as a gateway failure).
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                self.end(self._browser_closed(message.get("code", 1000)))
                 return
-            except KeyError:
+            text = message.get("text")
+            if text is None:
                 # A binary frame: guacamole-common-js never sends one.
                 self._violation("binary WebSocket message")
                 return
