@@ -1,30 +1,38 @@
-"""Benchmark: what the gateway adds to a guacd connection, with recording on.
+"""Benchmark: what the gateway adds to a guacd connection, with recording on, beside guacamole-lite.
 
-For 1, 10 and 50 concurrent sessions it measures, side by side in one run:
-- the round-trip latency of an input event answered at once by the server,
-  directly against the server and through the gateway (WebSocket -> relay ->
-  recorder -> guacd protocol), and the difference (p50, p99);
-- the gateway process's CPU time per MB relayed.
+For 1, 10, 50 and 100 concurrent sessions it measures, side by side in one run:
+- the round-trip latency of an input event answered at once by the server (p50, p99): directly against
+  the server, through the gateway (WebSocket -> relay -> recorder -> guacd protocol), and through
+  guacamole-lite (the Node.js relay commonly used with guacamole-common-js; no recording, it has none);
+- the CPU time per MB relayed of the gateway process and of guacamole-lite's;
+- the gateway's RSS idle (0 sessions) and at the level's peak, and per session.
 
-The server is `bench/guacd_standin.py`, a guacd STAND-IN used only as a load
-tool: it replays a real guacd recording (made by `bench/codec.py` through the
-real stack) to every session, and answers each `key` press with `pong`.
-Recording goes to the real spool and a real MinIO.
+The load client is spread over several processes, so that the figures measure the relays and not the
+client. The server is `bench/guacd_standin.py`, a guacd STAND-IN used only as a load tool: it replays a
+real guacd recording (made by `bench/codec.py` through the real stack) to every session, and answers
+each `key` press with `pong`. Recording goes to the real spool and a real MinIO.
 
-    .venv/bin/python bench/gateway.py [--seconds 8]
+    .venv/bin/python bench/gateway.py [--seconds 8] [--levels 1,10,50,100] [--profile 50]
+
+``--profile N`` runs the gateway under cProfile at N sessions only and prints where its time goes.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import concurrent.futures
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -37,14 +45,18 @@ import websockets  # noqa: E402
 from gui_recorder.guacd import ClientInfo, ConnectionDefinition, open_guacd  # noqa: E402
 from gui_recorder.protocol import Parser, encode  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
-from gui_recorder.stack.checks import http_ok  # noqa: E402
+from gui_recorder.stack.checks import http_ok, port_free  # noqa: E402
 from gui_recorder.stack.process import free_port  # noqa: E402
 
 RECORDING = ROOT / "var" / "bench" / "codec-vnc.guac"
+LITE = ROOT / "bench" / "guacamole-lite"
 PROBE_INTERVAL = 0.05
+CLIENT_PROCESSES = 4
 
 
 def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
@@ -96,8 +108,8 @@ async def direct_session(port: int, probe: Probe, seconds: float) -> None:
     await conn.close()
 
 
-async def gateway_session(base: str, token: str, probe: Probe, seconds: float) -> None:
-    url = base.replace("http", "ws", 1) + f"api/tunnel?token={token}&width=1024&height=768&dpi=96"
+async def websocket_session(url: str, probe: Probe, seconds: float) -> None:
+    """A browser on a Guacamole WebSocket tunnel (the gateway's, or guacamole-lite's)."""
     async with websockets.connect(url, subprotocols=["guacamole"], max_size=None) as ws:
         parser = Parser()
 
@@ -117,6 +129,55 @@ async def gateway_session(base: str, token: str, probe: Probe, seconds: float) -
         await ws.send(encode(("disconnect",)))
 
 
+def client_process(kind: str, targets: list, first: int, seconds: float) -> tuple[list[float], int]:
+    """One load-client process: its share of the sessions, all at once. Returns (RTTs ms, bytes)."""
+    probes = [Probe(first + i) for i in range(len(targets))]
+
+    async def run():
+        if kind == "direct":
+            await asyncio.gather(*(direct_session(t, p, seconds) for t, p in zip(targets, probes)))
+        else:
+            await asyncio.gather(*(websocket_session(t, p, seconds) for t, p in zip(targets, probes)))
+
+    asyncio.run(run())
+    return [r for p in probes for r in p.rtts], sum(p.bytes for p in probes)
+
+
+class Sampler:
+    """The peak RSS of a process while a level runs."""
+
+    def __init__(self, proc: psutil.Process):
+        self.proc, self.peak, self._stop = proc, 0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(0.25):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def __enter__(self):
+        self.peak = self.proc.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def run_clients(pool, kind: str, targets: list, seconds: float, measured: psutil.Process | None):
+    shares = [targets[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
+    starts = [sum(len(s) for s in shares[:i]) for i in range(len(shares))]
+    cpu0 = sum(measured.cpu_times()[:2]) if measured else 0.0
+    with Sampler(measured or psutil.Process()) as rss:
+        results = list(pool.map(client_process, [kind] * len(shares), shares, starts, [seconds] * len(shares)))
+    cpu = sum(measured.cpu_times()[:2]) - cpu0 if measured else 0.0
+    rtts = [r for rs, _ in results for r in rs]
+    mb = sum(b for _, b in results) / 1e6
+    return {"p50": percentile(rtts, 50), "p99": percentile(rtts, 99), "mb": mb,
+            "cpu_ms_per_mb": cpu * 1000 / mb if mb and measured else float("nan"), "probes": len(rtts),
+            "peak_rss": rss.peak}
+
+
 def api(base: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
     req = urllib.request.Request(base + path.lstrip("/"), method="POST" if body is not None else "GET",
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -126,74 +187,145 @@ def api(base: str, path: str, body: dict | None = None, token: str | None = None
         return json.loads(resp.read() or b"null")
 
 
-async def run_level(n: int, seconds: float, standin_port: int, base: str, admin: str, gw: psutil.Process):
-    direct = [Probe(i) for i in range(n)]
-    await asyncio.gather(*(direct_session(standin_port, p, seconds) for p in direct))
-    tokens = [api(base, "/api/connections/bench/tunnel-token", {}, admin)["token"] for _ in range(n)]
-    via = [Probe(i) for i in range(n)]
-    cpu0 = sum(gw.cpu_times()[:2])
-    await asyncio.gather(*(gateway_session(base, t, p, seconds) for t, p in zip(tokens, via)))
-    cpu = sum(gw.cpu_times()[:2]) - cpu0
-    d = [r for p in direct for r in p.rtts]
-    g = [r for p in via for r in p.rtts]
-    mb = sum(p.bytes for p in via) / 1e6
-    return {
-        "sessions": n,
-        "direct_p50": percentile(d, 50), "direct_p99": percentile(d, 99),
-        "gateway_p50": percentile(g, 50), "gateway_p99": percentile(g, 99),
-        "added_p50": percentile(g, 50) - percentile(d, 50), "added_p99": percentile(g, 99) - percentile(d, 99),
-        "mb": mb, "cpu_ms_per_mb": cpu * 1000 / mb if mb else float("nan"), "probes": len(g),
-    }
+def lite_token(key: bytes) -> str:
+    """guacamole-lite's connection token: AES-256-CBC JSON, as its Crypt.js reads it."""
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    plain = json.dumps({"connection": {"type": "vnc", "settings": {
+        "hostname": "127.0.0.1", "port": "5900", "password": "unused"}}}).encode()
+    iv = os.urandom(16)
+    padder = padding.PKCS7(128).padder()
+    enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    value = enc.update(padder.update(plain) + padder.finalize()) + enc.finalize()
+    blob = json.dumps({"iv": base64.b64encode(iv).decode(), "value": base64.b64encode(value).decode()})
+    return base64.b64encode(blob.encode()).decode()
+
+
+def start_lite(standin_port: int) -> tuple[subprocess.Popen, int, bytes]:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        raise SystemExit("guacamole-lite needs Node.js and npm (scripts/setup.sh installs them)")
+    if not (LITE / "node_modules" / "guacamole-lite").is_dir():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--silent"], cwd=LITE, check=True)
+    port, key = free_port(), secrets.token_hex(16).encode()  # 32 ASCII bytes: the AES-256 key
+    proc = subprocess.Popen(["node", str(LITE / "server.js"), str(port), str(standin_port), key.decode()],
+                            stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while port_free("127.0.0.1", port):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit("guacamole-lite did not start")
+        time.sleep(0.1)
+    return proc, port, key
+
+
+def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int, profile: Path | None = None):
+    """A real `gui-recorder serve` on ``tmp``: (process, base URL, admin token). Shared by the benchmarks."""
+    port, admin_password = free_port(), secrets.token_urlsafe(12)
+    env = {**os.environ, "GUI_RECORDER_VAR_DIR": str(tmp / "var"),
+           "GUI_RECORDER_SECRET_KEY": secrets.token_urlsafe(32),
+           "GUI_RECORDER_ADMIN_PASSWORD": admin_password, "GUI_RECORDER_PORT": str(port),
+           "GUI_RECORDER_GUACD_HOST": guacd_host, "GUI_RECORDER_GUACD_PORT": str(guacd_port),
+           "GUI_RECORDER_S3_ENDPOINT": minio.endpoint,
+           "GUI_RECORDER_S3_ACCESS_KEY": minio.access_key, "GUI_RECORDER_S3_SECRET_KEY": minio.secret_key,
+           "GUI_RECORDER_LOG_LEVEL": "WARNING",
+           "GUI_RECORDER_MFA_ROLES": "[]"}  # the admin signs in by API: no second factor here
+    serve = ([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "gui_recorder.cli", "serve"]
+             if profile else [str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"])
+    proc = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 30
+    while not http_ok(base + "api/health"):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise SystemExit("the gateway did not start")
+        time.sleep(0.1)
+    admin = api(base, "/api/auth/login", {"username": "admin", "password": admin_password})["token"]
+    return proc, base, admin
+
+
+def print_profile(path: Path) -> None:
+    import pstats
+
+    print("\nwhere the gateway's time went (cProfile, own time, top 30):")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(30)
+    print("by cumulative time (top 40):")
+    stats.sort_stats("cumulative").print_stats(40)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=8.0)
-    ap.add_argument("--levels", default="1,10,50")
+    ap.add_argument("--levels", default="1,10,50,100")
+    ap.add_argument("--profile", type=int, default=0, help="profile the gateway at this many sessions only")
+    ap.add_argument("--no-peer", action="store_true", help="leave guacamole-lite out")
     args = ap.parse_args()
+    levels = [args.profile] if args.profile else [int(n) for n in args.levels.split(",")]
     if not RECORDING.exists():
         subprocess.run([sys.executable, str(ROOT / "bench" / "codec.py")], check=True)
-    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp) / "stack", guacd=False, vnc=False, rdp=False) as stack:
+    with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp) / "stack", guacd=False, vnc=False, rdp=False,
+                                                     ssh=False) as stack:
         minio = stack.info.minio
-        standin_port, gw_port = free_port(), free_port()
+        standin_port = free_port()
         standin = subprocess.Popen([sys.executable, str(ROOT / "bench" / "guacd_standin.py"), str(RECORDING),
                                     "--port", str(standin_port)], stdout=subprocess.DEVNULL)
-        admin_password = secrets.token_urlsafe(12)
-        env = {**os.environ, "GUI_RECORDER_VAR_DIR": str(Path(tmp) / "var"),
-               "GUI_RECORDER_SECRET_KEY": secrets.token_urlsafe(32),
-               "GUI_RECORDER_ADMIN_PASSWORD": admin_password, "GUI_RECORDER_PORT": str(gw_port),
-               "GUI_RECORDER_GUACD_PORT": str(standin_port), "GUI_RECORDER_S3_ENDPOINT": minio.endpoint,
-               "GUI_RECORDER_S3_ACCESS_KEY": minio.access_key, "GUI_RECORDER_S3_SECRET_KEY": minio.secret_key,
-               "GUI_RECORDER_LOG_LEVEL": "WARNING",
-               "GUI_RECORDER_MFA_ROLES": "[]"}  # the admin signs in by API: no second factor here
-        gateway = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"], env=env,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        base = f"http://127.0.0.1:{gw_port}/"
+        profile = Path(tmp) / "gateway.prof"
+        gateway = lite = None
+        pool = concurrent.futures.ProcessPoolExecutor(CLIENT_PROCESSES)
         try:
-            deadline = time.monotonic() + 30
-            while not http_ok(base + "api/health"):
-                if time.monotonic() > deadline or gateway.poll() is not None:
-                    raise SystemExit("the gateway did not start")
-                time.sleep(0.1)
-            admin = api(base, "/api/auth/login", {"username": "admin", "password": admin_password})["token"]
+            gateway, base, admin = serve_gateway(Path(tmp), minio, "127.0.0.1", standin_port,
+                                                 profile=profile if args.profile else None)
+            if not args.no_peer and not args.profile:
+                lite, lite_port, lite_key = start_lite(standin_port)
             api(base, "/api/admin/connections", {
                 "id": "bench", "name": "bench", "protocol": "vnc", "host": "127.0.0.1", "port": 5900,
                 "password": "unused", "allowed_roles": ["admin"]}, admin)
             gw = psutil.Process(gateway.pid)
+            lite_proc = psutil.Process(lite.pid) if lite else None
+            idle_rss = gw.memory_info().rss
             print(f"recording replayed: {RECORDING} ({RECORDING.stat().st_size / 1e6:.1f} MB), "
-                  f"{args.seconds:.0f} s per level, probe every {PROBE_INTERVAL * 1000:.0f} ms per session")
-            print(f"{'sessions':>8} {'direct p50/p99 ms':>18} {'gateway p50/p99 ms':>19} "
-                  f"{'added p50/p99 ms':>17} {'MB relayed':>10} {'CPU ms/MB':>9} {'probes':>7}")
-            for n in map(int, args.levels.split(",")):
-                r = asyncio.run(run_level(n, args.seconds, standin_port, base, admin, gw))
-                print(f"{r['sessions']:>8} {r['direct_p50']:>8.2f}/{r['direct_p99']:<9.2f} "
-                      f"{r['gateway_p50']:>8.2f}/{r['gateway_p99']:<10.2f} {r['added_p50']:>7.2f}/{r['added_p99']:<9.2f} "
-                      f"{r['mb']:>10.1f} {r['cpu_ms_per_mb']:>9.1f} {r['probes']:>7}", flush=True)
+                  f"{args.seconds:.0f} s per level, probe every {PROBE_INTERVAL * 1000:.0f} ms per session, "
+                  f"load client in {CLIENT_PROCESSES} processes, {os.cpu_count()} CPUs")
+            print(f"gateway RSS at 0 sessions: {idle_rss / 1e6:.1f} MB")
+            print(f"{'sessions':>8} {'relay':>15} {'p50/p99 ms':>15} {'added p50/p99':>15} {'MB':>7} "
+                  f"{'CPU ms/MB':>9} {'peak RSS MB':>11} {'RSS/session':>11} {'probes':>7}")
+            for n in levels:
+                direct = run_clients(pool, "direct", [standin_port] * n, args.seconds, None)
+                rows = [("direct", direct)]
+                tunnel = base.replace("http", "ws", 1) + "api/tunnel?width=1024&height=768&dpi=96&token="
+                tokens = [api(base, "/api/connections/bench/tunnel-token", {}, admin)["token"] for _ in range(n)]
+                rows.append(("gateway+record", run_clients(pool, "ws", [tunnel + t for t in tokens], args.seconds, gw)))
+                if lite:
+                    url = f"ws://127.0.0.1:{lite_port}/?width=1024&height=768&dpi=96&token="
+                    targets = [url + urllib.parse.quote(lite_token(lite_key), safe="") for _ in range(n)]
+                    rows.append(("guacamole-lite", run_clients(pool, "ws", targets, args.seconds, lite_proc)))
+                for name, r in rows:
+                    added = "" if name == "direct" else \
+                        f"{r['p50'] - direct['p50']:>6.2f}/{r['p99'] - direct['p99']:<8.2f}"
+                    rss = "" if name != "gateway+record" else \
+                        f"{r['peak_rss'] / 1e6:>11.1f} {(r['peak_rss'] - idle_rss) / 1e6 / n:>11.2f}"
+                    if name == "guacamole-lite":
+                        rss = f"{r['peak_rss'] / 1e6:>11.1f} {'':>11}"
+                    print(f"{n:>8} {name:>15} {r['p50']:>7.2f}/{r['p99']:<7.2f} {added:>15} {r['mb']:>7.1f} "
+                          f"{r['cpu_ms_per_mb']:>9.1f} {rss:>23} {r['probes']:>7}", flush=True)
+                # The next level starts once the gateway has closed every connection of this one to guacd.
+                deadline = time.monotonic() + 60
+                while any(c.raddr and c.raddr.port == standin_port for c in gw.net_connections()) and \
+                        time.monotonic() < deadline:
+                    time.sleep(0.2)
+            print(f"gateway RSS after the levels, sessions closed: {gw.memory_info().rss / 1e6:.1f} MB")
         finally:
-            gateway.terminate()
+            pool.shutdown()
+            if gateway:
+                gateway.terminate()
+                gateway.wait(30)
             standin.terminate()
-            gateway.wait(10)
             standin.wait(10)
+            if lite:
+                lite.terminate()
+                lite.wait(10)
+        if args.profile:
+            print_profile(profile)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,11 @@ class Settings(BaseSettings):
                                           description="How long a one-time tunnel token may wait to be used")
     watch_token_ttl_seconds: int = Field(60, ge=5, le=3600,
                                          description="How long a one-time live-watch token may wait to be used")
+    browser_stall_seconds: float = Field(
+        15.0, ge=1, le=600,
+        description="How long a send to a browser (an owner or a watcher) may wait before the browser counts as "
+                    "no longer reading and is disconnected (status failed, Guacamole status 776); meanwhile it "
+                    "holds no more than its socket's buffers")
     ws_max_message_bytes: int = Field(
         1 << 22, ge=1 << 16, le=1 << 26,
         description="Largest WebSocket message the gateway accepts from a browser; a bigger one ends the "

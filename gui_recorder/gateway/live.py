@@ -115,7 +115,8 @@ async def watch(websocket: WebSocket, services: ServicesDep, token: str = "", wi
         return
     await asyncio.to_thread(audit.record_event, db, grant.username, "session.watch", grant.session_id, where,
                             {} if owner is not None else {"via": services.gateway_id})
-    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id, username=grant.username)
+    relay = Relay(websocket, guacd, None, WatcherFilter(), session_id=grant.session_id, username=grant.username,
+                  stall_seconds=services.settings.browser_stall_seconds)
     # Four eyes (issue 14): a watcher who may approve access lets the owner's input through (the owner's
     # relay counts its approvers, so the approver watches through the gateway that relays the session).
     relay.approver = await asyncio.to_thread(_may_approve, db, grant.username)

@@ -53,6 +53,10 @@ BROWSER_GONE_GRACE_SECONDS = 5.0
 class BrowserGone(Exception):
     """A send to the browser failed: its socket is closing or closed (the receive side knows why)."""
 
+
+class BrowserStalled(Exception):
+    """A send to the browser did not complete in time: it stopped reading, and its buffers are full."""
+
 # WebSocket close codes (RFC 6455) that mean the browser broke the protocol or a limit, not "the user left".
 _WS_VIOLATIONS = {1002: "a WebSocket protocol error", 1003: "a message type the gateway does not accept",
                   1007: "a text message that is not valid UTF-8",
@@ -83,8 +87,13 @@ class Relay:
                  client_filter: ClientFilter | WatcherFilter, *, session_id: str, fail_closed: bool = True,
                  on_recording_failed: Callable[[str, RecordingError], None] | None = None,
                  username: str | None = None, guard: SessionGuard | None = None,
-                 on_guard_hits: Callable[[SessionGuard, int | None], None] | None = None):
+                 on_guard_hits: Callable[[SessionGuard, int | None], None] | None = None,
+                 stall_seconds: float = 15.0):
         self.ws = websocket
+        # A send pending this long means the browser stopped reading: the kernel's buffer and the
+        # transport's (64 KiB) are full. It is disconnected, so a stalled tab holds no more than
+        # those, and guacd (which blocks on a user it cannot write to) is not held up by it.
+        self.stall_seconds = stall_seconds
         self.guacd = guacd
         self.recorder = recorder
         self.filter = client_filter
@@ -168,7 +177,10 @@ class Relay:
     async def _send_browser(self, text: str) -> None:
         async with self._send_lock:
             try:
-                await self.ws.send_text(text)
+                async with asyncio.timeout(self.stall_seconds):
+                    await self.ws.send_text(text)
+            except TimeoutError as exc:  # before OSError, of which it is a subclass
+                raise BrowserStalled(f"a send of {len(text)} characters waited {self.stall_seconds:g} s") from exc
             except (RuntimeError, OSError, WebSocketDisconnect) as exc:
                 # uvicorn refuses a send after it closed the socket itself (e.g. a message over
                 # ws_max_size): that is not the gateway failing, and not yet the reason.
@@ -425,6 +437,9 @@ class Relay:
             raise
         except WebSocketDisconnect as exc:
             self.end(self._browser_closed(exc.code))
+        except BrowserStalled as exc:
+            self.end(Ending(SessionStatus.FAILED, f"the browser stopped reading ({exc}); disconnected",
+                            Status.CLIENT_TIMEOUT))
         except BrowserGone as exc:
             # The receiving side learns the close code and ends the session with the true reason;
             # only if it says nothing in a moment is the reason this one.
@@ -464,6 +479,7 @@ class Relay:
         if self.ws.application_state == WebSocketState.CONNECTED and \
                 self.ws.client_state == WebSocketState.CONNECTED:
             with contextlib.suppress(Exception):
-                if ending.message:
+                if ending.message and ending.code != Status.CLIENT_TIMEOUT:  # a stalled browser reads nothing
                     await self._send_browser(encode(("error", ending.message, str(int(ending.code)))))
-                await self.ws.close(code=websocket_close_code(ending.code), reason=str(int(ending.code)))
+                async with asyncio.timeout(self.stall_seconds):
+                    await self.ws.close(code=websocket_close_code(ending.code), reason=str(int(ending.code)))

@@ -150,7 +150,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
         relay = Relay(websocket, guacd, recorder, ClientFilter(client_policy), session_id=session.id,
                       fail_closed=bool(policy.get("fail_closed", True)),
                       on_recording_failed=recordings.recording_failed, username=user.username, guard=guard,
-                      on_guard_hits=services.guardrails.raise_hits)
+                      on_guard_hits=services.guardrails.raise_hits, stall_seconds=settings.browser_stall_seconds)
         relay.window_end = window_end  # the enforcer warns before it and ends the session at it
         relay.identity = (session.id, user.username, user.role, connection.id)  # for rules saved while it runs
         relay.four_eyes = bool(policy.get("four_eyes"))
