@@ -20,3 +20,4 @@ bench: setup
 	.venv/bin/python bench/login.py
 	.venv/bin/python bench/scope.py
 	.venv/bin/python bench/guardrails.py
+	.venv/bin/python bench/watch.py

@@ -14,7 +14,9 @@ each `key` press with `pong`. Recording goes to the real spool and a real MinIO.
 
     .venv/bin/python bench/gateway.py [--seconds 8] [--levels 1,10,50,100] [--profile 50]
 
-``--profile N`` runs the gateway under cProfile at N sessions only and prints where its time goes.
+``--profile N`` samples the gateway with py-spy (pinned, installed into .venv on first use) at N sessions
+only and prints where its CPU time goes, by layer and by function (cProfile misattributes the time of
+suspended coroutines, so it is not used).
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ from gui_recorder.stack.process import free_port  # noqa: E402
 RECORDING = ROOT / "var" / "bench" / "codec-vnc.guac"
 LITE = ROOT / "bench" / "guacamole-lite"
 PROBE_INTERVAL = 0.05
+# Sessions open together; the first seconds measure the opening (sign-in checks, spool files, guacd
+# handshakes of every session at once), not the relay. Figures count from the end of this warm-up.
+WARMUP = 3.0
 CLIENT_PROCESSES = 4
 
 
@@ -64,7 +69,8 @@ def percentile(values: list[float], p: float) -> float:
 class Probe:
     """Sends key presses, times the stand-in's pong, echoes syncs like a browser."""
 
-    def __init__(self, session_no: int):
+    def __init__(self, session_no: int, measure_from: float = 0.0):
+        self.measure_from = measure_from  # time.time() from which RTTs and bytes count
         self.base = session_no * 1_000_000
         self.sent: dict[str, float] = {}
         self.rtts: list[float] = []
@@ -77,12 +83,16 @@ class Probe:
         self.sent[key] = time.perf_counter()
         return encode(("key", key, "1")) + encode(("key", key, "0"))
 
+    @property
+    def measuring(self) -> bool:
+        return time.time() >= self.measure_from
+
     def received(self, instructions) -> list[str]:
         replies = []
         for ins in instructions:
             if ins[0] == "pong":
                 started = self.sent.pop(ins[1], None)
-                if started is not None:
+                if started is not None and self.measuring:
                     self.rtts.append((time.perf_counter() - started) * 1000)
             elif ins[0] == "sync":
                 replies.append(encode(("sync", ins[1])))
@@ -94,7 +104,8 @@ async def direct_session(port: int, probe: Probe, seconds: float) -> None:
 
     async def reader():
         while batch := await conn.read():
-            probe.bytes += sum(len(encode(i)) for i in batch)
+            if probe.measuring:
+                probe.bytes += sum(len(encode(i)) for i in batch)
             replies = probe.received(batch)
             if replies:
                 await conn.send_raw("".join(replies).encode())
@@ -115,7 +126,8 @@ async def websocket_session(url: str, probe: Probe, seconds: float) -> None:
 
         async def reader():
             async for message in ws:
-                probe.bytes += len(message)
+                if probe.measuring:
+                    probe.bytes += len(message)
                 replies = probe.received(parser.feed_text(message))
                 if replies:
                     await ws.send("".join(replies))
@@ -129,9 +141,11 @@ async def websocket_session(url: str, probe: Probe, seconds: float) -> None:
         await ws.send(encode(("disconnect",)))
 
 
-def client_process(kind: str, targets: list, first: int, seconds: float) -> tuple[list[float], int]:
+def client_process(kind: str, targets: list, first: int, seconds: float, measure_from: float
+                   ) -> tuple[list[float], int]:
     """One load-client process: its share of the sessions, all at once. Returns (RTTs ms, bytes)."""
-    probes = [Probe(first + i) for i in range(len(targets))]
+    probes = [Probe(first + i, measure_from) for i in range(len(targets))]
+    seconds = measure_from + seconds - time.time()
 
     async def run():
         if kind == "direct":
@@ -167,15 +181,39 @@ class Sampler:
 def run_clients(pool, kind: str, targets: list, seconds: float, measured: psutil.Process | None):
     shares = [targets[i::CLIENT_PROCESSES] for i in range(CLIENT_PROCESSES)]
     starts = [sum(len(s) for s in shares[:i]) for i in range(len(shares))]
-    cpu0 = sum(measured.cpu_times()[:2]) if measured else 0.0
+    measure_from = time.time() + WARMUP
+    cpu: list[float] = []
+
+    def sample_cpu():
+        cpu.append(sum(measured.cpu_times()[:2]))
+
+    timers = [threading.Timer(WARMUP, sample_cpu), threading.Timer(WARMUP + seconds, sample_cpu)] if measured else []
+    for timer in timers:
+        timer.start()
     with Sampler(measured or psutil.Process()) as rss:
-        results = list(pool.map(client_process, [kind] * len(shares), shares, starts, [seconds] * len(shares)))
-    cpu = sum(measured.cpu_times()[:2]) - cpu0 if measured else 0.0
+        results = list(pool.map(client_process, [kind] * len(shares), shares, starts, [seconds] * len(shares),
+                                [measure_from] * len(shares)))
+    for timer in timers:
+        timer.join()
+    cpu = cpu[1] - cpu[0] if measured else 0.0
     rtts = [r for rs, _ in results for r in rs]
     mb = sum(b for _, b in results) / 1e6
     return {"p50": percentile(rtts, 50), "p99": percentile(rtts, 99), "mb": mb,
             "cpu_ms_per_mb": cpu * 1000 / mb if mb and measured else float("nan"), "probes": len(rtts),
             "peak_rss": rss.peak}
+
+
+async def run_level(n: int, seconds: float, standin_port: int, base: str, admin: str, gw: psutil.Process) -> dict:
+    """Direct and through one gateway at ``n`` sessions, as one row (bench/audit_sinks.py compares gateways)."""
+    tunnel = base.replace("http", "ws", 1) + "api/tunnel?width=1024&height=768&dpi=96&token="
+    tokens = [api(base, "/api/connections/bench/tunnel-token", {}, admin)["token"] for _ in range(n)]
+    with concurrent.futures.ProcessPoolExecutor(CLIENT_PROCESSES) as pool:
+        direct = await asyncio.to_thread(run_clients, pool, "direct", [standin_port] * n, seconds, None)
+        via = await asyncio.to_thread(run_clients, pool, "ws", [tunnel + t for t in tokens], seconds, gw)
+    return {"sessions": n, "direct_p50": direct["p50"], "direct_p99": direct["p99"],
+            "gateway_p50": via["p50"], "gateway_p99": via["p99"], "added_p50": via["p50"] - direct["p50"],
+            "added_p99": via["p99"] - direct["p99"], "mb": via["mb"], "cpu_ms_per_mb": via["cpu_ms_per_mb"],
+            "probes": via["probes"]}
 
 
 def api(base: str, path: str, body: dict | None = None, token: str | None = None) -> dict:
@@ -218,7 +256,7 @@ def start_lite(standin_port: int) -> tuple[subprocess.Popen, int, bytes]:
     return proc, port, key
 
 
-def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int, profile: Path | None = None):
+def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int):
     """A real `gui-recorder serve` on ``tmp``: (process, base URL, admin token). Shared by the benchmarks."""
     port, admin_password = free_port(), secrets.token_urlsafe(12)
     env = {**os.environ, "GUI_RECORDER_VAR_DIR": str(tmp / "var"),
@@ -229,9 +267,7 @@ def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int, profile: P
            "GUI_RECORDER_S3_ACCESS_KEY": minio.access_key, "GUI_RECORDER_S3_SECRET_KEY": minio.secret_key,
            "GUI_RECORDER_LOG_LEVEL": "WARNING",
            "GUI_RECORDER_MFA_ROLES": "[]"}  # the admin signs in by API: no second factor here
-    serve = ([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "gui_recorder.cli", "serve"]
-             if profile else [str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"])
-    proc = subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while not http_ok(base + "api/health"):
@@ -243,14 +279,49 @@ def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int, profile: P
     return proc, base, admin
 
 
-def print_profile(path: Path) -> None:
-    import pstats
+PY_SPY = "py-spy==0.4.1"
+LAYERS = [  # py-spy's shortened paths; the innermost frame that matches names the layer
+    ("recording (recorder, spool, sealing)", ("recording/", "sealing/")),
+    ("protocol parsing", ("protocol/",)),
+    ("WebSocket framing (websockets, uvicorn)", ("websockets/", "uvicorn/")),
+    ("ASGI/Starlette", ("starlette/",)),
+    ("guacd socket (asyncio streams)", ("asyncio/streams.py",)),
+    ("relay logic", ("gateway/relay.py", "gateway/filter.py", "guacd/")),
+    ("uploads to MinIO, database (threads)", ("urllib3/", "minio/", "sqlalchemy/", "http/client.py", "socket.py",
+                                              "concurrent/futures/thread.py", "storage/", "db/")),
+    ("logging", ("logging/",)),
+    ("asyncio scheduling, uvloop (C)", ("asyncio/",)),
+]
 
-    print("\nwhere the gateway's time went (cProfile, own time, top 30):")
-    stats = pstats.Stats(str(path))
-    stats.sort_stats("tottime").print_stats(30)
-    print("by cumulative time (top 40):")
-    stats.sort_stats("cumulative").print_stats(40)
+
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    spy = ROOT / ".venv" / "bin" / "py-spy"
+    if not spy.exists():
+        subprocess.run([str(ROOT / ".venv" / "bin" / "pip"), "install", "-q", PY_SPY], check=True)
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250",
+                             "--format", "raw", "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def print_profile(path: Path, mb: float) -> None:
+    """py-spy's collapsed stacks: CPU samples by layer (innermost matching frame) and by function."""
+    from collections import Counter
+
+    layers, functions, total = Counter(), Counter(), 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames, n = stack.split(";"), int(count)
+        total += n
+        layer = next((name for frame in reversed(frames) for name, marks in LAYERS if any(m in frame for m in marks)),
+                     "other (C code, the loop's poll)")
+        layers[layer] += n
+        functions[frames[-1].split(" (")[0] + " " + frames[-1].rsplit("/", 1)[-1]] += n
+    print(f"\nwhere the gateway's CPU went (py-spy, {total} samples at 250 Hz, {mb:.1f} MB relayed):")
+    for name, n in layers.most_common():
+        print(f"  {100 * n / total:5.1f} %  {n / 250 * 1000 / mb:7.1f} ms/MB  {name}")
+    print("innermost functions, top 25:")
+    for name, n in functions.most_common(25):
+        print(f"  {100 * n / total:5.1f} %  {name}")
 
 
 def main() -> None:
@@ -269,12 +340,11 @@ def main() -> None:
         standin_port = free_port()
         standin = subprocess.Popen([sys.executable, str(ROOT / "bench" / "guacd_standin.py"), str(RECORDING),
                                     "--port", str(standin_port)], stdout=subprocess.DEVNULL)
-        profile = Path(tmp) / "gateway.prof"
+        profile = Path(tmp) / "gateway.spy"
         gateway = lite = None
         pool = concurrent.futures.ProcessPoolExecutor(CLIENT_PROCESSES)
         try:
-            gateway, base, admin = serve_gateway(Path(tmp), minio, "127.0.0.1", standin_port,
-                                                 profile=profile if args.profile else None)
+            gateway, base, admin = serve_gateway(Path(tmp), minio, "127.0.0.1", standin_port)
             if not args.no_peer and not args.profile:
                 lite, lite_port, lite_key = start_lite(standin_port)
             api(base, "/api/admin/connections", {
@@ -294,7 +364,11 @@ def main() -> None:
                 rows = [("direct", direct)]
                 tunnel = base.replace("http", "ws", 1) + "api/tunnel?width=1024&height=768&dpi=96&token="
                 tokens = [api(base, "/api/connections/bench/tunnel-token", {}, admin)["token"] for _ in range(n)]
+                spy = start_profiler(gateway.pid, WARMUP + args.seconds, profile) if args.profile else None
                 rows.append(("gateway+record", run_clients(pool, "ws", [tunnel + t for t in tokens], args.seconds, gw)))
+                if spy:
+                    spy.wait(60)
+                    profiled_mb = rows[-1][1]["mb"]
                 if lite:
                     url = f"ws://127.0.0.1:{lite_port}/?width=1024&height=768&dpi=96&token="
                     targets = [url + urllib.parse.quote(lite_token(lite_key), safe="") for _ in range(n)]
@@ -325,7 +399,7 @@ def main() -> None:
                 lite.terminate()
                 lite.wait(10)
         if args.profile:
-            print_profile(profile)
+            print_profile(profile, profiled_mb)  # before the temporary directory goes
 
 
 if __name__ == "__main__":

@@ -85,6 +85,7 @@ async def level(base: str, admin: str, watchers: int, seconds: float) -> list[fl
             task.cancel()
         for screen in screens:
             await screen.ws.close()
+    print(f"  frames received: owner {len(owner.frames)}, watchers {sorted({len(s.frames) for s in screens})}")
     delays = []
     for screen in screens:
         for ts, at in screen.frames.items():
