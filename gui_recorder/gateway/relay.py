@@ -54,8 +54,9 @@ class BrowserGone(Exception):
     """A send to the browser failed: its socket is closing or closed (the receive side knows why)."""
 
 
-class BrowserStalled(Exception):
-    """A send to the browser did not complete in time: it stopped reading, and its buffers are full."""
+class BrowserStalled(BrowserGone):
+    """A send to the browser did not complete in time: it stopped reading, and its buffers are full.
+    A kind of BrowserGone, so that whoever tolerates a gone browser (a guardrail notice) tolerates it."""
 
 # WebSocket close codes (RFC 6455) that mean the browser broke the protocol or a limit, not "the user left".
 _WS_VIOLATIONS = {1002: "a WebSocket protocol error", 1003: "a message type the gateway does not accept",
@@ -91,8 +92,9 @@ class Relay:
                  stall_seconds: float = 15.0):
         self.ws = websocket
         # A send pending this long means the browser stopped reading: the kernel's buffer and the
-        # transport's (64 KiB) are full. It is disconnected, so a stalled tab holds no more than
-        # those, and guacd (which blocks on a user it cannot write to) is not held up by it.
+        # transport's (uvicorn waits while it is over 64 KiB) are full. It is disconnected, so a
+        # stalled tab holds no more than those. (A browser that also stops acknowledging frames is
+        # throttled and, after 15 s of silence, ended by guacd itself: status 776 from guacd.)
         self.stall_seconds = stall_seconds
         self.guacd = guacd
         self.recorder = recorder
