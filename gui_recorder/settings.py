@@ -302,8 +302,11 @@ class Settings(BaseSettings):
                                                     "taken again (its worker died)")
     job_time_limit_seconds: float = Field(3600.0, ge=1,
                                           description="A render or index job running longer is stopped and failed")
-    live_text_interval_seconds: float = Field(5.0, gt=0, le=600,
-                                              description="How often running sessions' text is indexed")
+    live_text_interval_seconds: float = Field(
+        1.0, gt=0, le=600,
+        description="How often the worker reads what running sessions recorded since its last look: a typed "
+                    "line is searchable about this long after its Enter (screen text is read in batches of "
+                    "5 s of session time; a look that found nothing new writes nothing)")
     ocr_threads: int = Field(1, ge=1, le=64,
                              description="OpenMP threads per tesseract run (OMP_THREAD_LIMIT): one each is "
                                          "fastest for many small crops")

@@ -60,6 +60,10 @@ class _Follow:
     last_error: str | None = None  # the storage error last logged, so it is logged once
     records: object = None  # a sealed session's RecordSealer (False: not sealed), loaded at the first look
 
+    def found(self) -> tuple[int, int, int, int]:
+        """How much text this session has yielded so far, by kind."""
+        return len(self.typed), len(self.live.items), len(self.printed), len(self.transfers)
+
 
 def _forgotten(ctx: Context, session_id: str) -> bool:
     with ctx.db.session() as s:
@@ -90,6 +94,10 @@ class LiveIndexer:
                     engine = self.engine or TesseractEngine(lang=ocr_languages(ctx, row.connection_id))
                     follow = self.following[session_id] = _Follow(
                         LiveText(LiveDisplay(), engine, batch_ms=LIVE_BATCH_MS))
+                # The pass runs every second or so; the session's documents are replaced only when it
+                # yielded something (a typed line, a screen item, ...): new bytes alone, screen updates
+                # that settled into nothing yet, leave the index alone.
+                found_before = follow.found()
                 try:
                     if follow.broken or not self._read_new(ctx, session_id, follow):
                         continue
@@ -110,6 +118,8 @@ class LiveIndexer:
                     continue
                 follow.last_error = None
                 self._check_screen(ctx, row, follow)
+                if follow.found() == found_before:
+                    continue
                 started = datetime.fromtimestamp(row.wall_start / 1000, UTC) if row.wall_start else row.started_at
                 meta = SessionMeta(session_id, row.username, row.connection_id, row.protocol, started)
                 try:
