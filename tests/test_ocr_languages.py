@@ -71,8 +71,8 @@ async def test_german_russian_and_chinese_screen_words_are_found(gateway, worker
 
             # Tesseract reads about 19 words in 20 of these right (in lines rendered off screen with these
             # fonts: eng+deu+rus+chi_sim missed 4 of 80 German and 6 of 80 Chinese words, a CJK word most
-            # often as Latin letters, "安全" as "RE"). All twelve, as this test first asked, failed one CI
-            # run in three; three of each language's four is still a test a missing or unused language
+            # often as Latin letters, "安全" as "RE"). All twelve, as this test first asked, failed three CI
+            # runs this wave; three of each language's four is still a test a missing or unused language
             # pack fails (none of its words read), and the misses are printed.
             missing = words
             deadline = time.monotonic() + 180  # the live pass, then the session's index job
