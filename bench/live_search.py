@@ -25,8 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # support/: the scripted clients the tests use
+sys.path.insert(0, str(ROOT / "bench"))  # gateway.py: the benchmarks' one percentile
 
 import httpx  # noqa: E402
+
+from gateway import percentile  # noqa: E402
 
 from gui_recorder.cli import settings_env  # noqa: E402
 from gui_recorder.stack.demo import seed_demo  # noqa: E402
@@ -85,11 +88,6 @@ def run(interval: float, phrases: int) -> dict[str, list[float]]:
         return asyncio.run(session(base, tokens["vendor"], tokens["auditor"], phrases))
 
 
-def p95(values: list[float]) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(0.95 * (len(values) - 1))))]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--phrases", type=int, default=8)
@@ -101,7 +99,7 @@ def main() -> None:
     for interval in (float(i) for i in args.intervals.split(",")):
         for source, values in run(interval, args.phrases).items():
             found = [v for v in values if v != float("inf")]
-            figures = f"{statistics.median(found):>7.1f} {p95(values):>6.1f} {max(values):>6.1f}" if found else ""
+            figures = f"{statistics.median(found):>7.1f} {percentile(values, 95):>6.1f} {max(values):>6.1f}" if found else ""
             print(f"{interval:>7.0f} s {source:>7} {len(found):>3}/{len(values):<2} {figures}", flush=True)
 
 

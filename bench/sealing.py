@@ -32,19 +32,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))  # gateway.py: the benchmarks' one percentile
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # noqa: E402
 
+from gateway import percentile  # noqa: E402
 from gui_recorder.protocol import Instruction, Parser, encode  # noqa: E402
 from gui_recorder.recording import SegmentSpool, SessionRecorder  # noqa: E402
 from gui_recorder.sealing.keys import FileKek, FileSigner, KeyRing, SealingKeys  # noqa: E402
 
 DEFAULT_RECORDING = ROOT / "var" / "bench" / "codec-vnc.guac"
-
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 def recorded_batches(path: Path) -> list[tuple[list[Instruction], str]]:

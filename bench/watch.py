@@ -27,6 +27,7 @@ import websockets  # noqa: E402
 from gateway import api, percentile, serve_gateway  # noqa: E402
 from gui_recorder.protocol import Parser, encode  # noqa: E402
 from gui_recorder.stack import Stack  # noqa: E402
+from gui_recorder.text.keys import keystroke  # noqa: E402
 
 
 class Screen:
@@ -47,14 +48,6 @@ class Screen:
                     self.first_frame.set()
             if replies:
                 await self.ws.send("".join(replies))
-
-
-def _keys(text: str) -> str:
-    out = []
-    for ch in text:
-        keysym = str(0xFF0D if ch == "\n" else ord(ch))
-        out += [encode(("key", keysym, "1")), encode(("key", keysym, "0"))]
-    return "".join(out)
 
 
 async def level(base: str, admin: str, watchers: int, seconds: float) -> list[float]:
@@ -78,9 +71,9 @@ async def level(base: str, admin: str, watchers: int, seconds: float) -> list[fl
         measured_from = time.perf_counter()
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:  # typing: each character is a screen update
-            await owner_ws.send(_keys("watch "))
+            await owner_ws.send("".join(map(keystroke, "watch ")))
             await asyncio.sleep(0.05)
-        await owner_ws.send(_keys("\n"))
+        await owner_ws.send(keystroke("\n"))
         for task in tasks:
             task.cancel()
         for screen in screens:

@@ -18,21 +18,13 @@ from starlette.websockets import WebSocketState
 
 from conftest import wait_for
 from gui_recorder.db.models import Session
-from gui_recorder.protocol import Parser, encode
+from gui_recorder.protocol import Parser
+from gui_recorder.text.keys import keystroke
 from support.clients import tunnel_url
 from support.peers import Peer
 
 
 STALL_SECONDS = 2
-
-
-def _keys(text: str) -> str:
-    """Key presses as guacamole-common-js sends them (X keysyms; Return is 0xff0d)."""
-    out = []
-    for ch in text:
-        keysym = str(0xFF0D if ch == "\n" else ord(ch))
-        out += [encode(("key", keysym, "1")), encode(("key", keysym, "0"))]
-    return "".join(out)
 
 
 @pytest.mark.stack
@@ -55,7 +47,7 @@ async def test_a_browser_that_stops_reading_is_disconnected_and_the_session_says
             while not any(ins[0] == "sync" for ins in seen):  # the terminal is up
                 seen += parser.feed_text(await asyncio.wait_for(ws.recv(), 60))
             # A flood of screen updates (a scrolling terminal); from here on this browser reads nothing.
-            await ws.send(_keys("yes gr-stall-flood\n"))
+            await ws.send("".join(map(keystroke, "yes gr-stall-flood\n")))
             started = time.monotonic()
 
             def ended():
