@@ -21,6 +21,8 @@ from gui_recorder.index.query import CJK
 # Larger crops are refused: a region is at most a screen (limits on input).
 MAX_REGION_PIXELS = 4096 * 4096
 _HAS_WORD = re.compile(r"\w")
+# tesseract's models for scripts written without spaces (the CJK of index/query.py).
+CJK_MODELS = ("chi_sim", "chi_tra", "jpn", "kor")
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,13 @@ class TesseractEngine:
 
         self._pt = pytesseract
         self.lang, self.scale, self.psm = lang, scale, psm
+        # With Latin or Cyrillic models beside a CJK one, tesseract reads about one CJK word in ten as
+        # Latin letters (often the first words of a line: "系统错误" as "ARE ЕЕ"); the CJK model alone
+        # misses about one in forty. So images where the mixed pass saw CJK are read a second time
+        # with the CJK models alone, and their CJK words replace what the mixed pass read there.
+        models = lang.split("+")
+        cjk = [m for m in models if m.split("_vert")[0] in CJK_MODELS]
+        self.cjk_lang = "+".join(cjk) if cjk and len(cjk) < len(models) else None
         self.min_confidence, self.timeout_s = min_confidence, timeout_s
         # tesseract's OpenMP threads would fight over the cores for each small crop: the worker
         # sets OMP_THREAD_LIMIT from the `ocr_threads` setting for its processes (cli.cmd_worker).
@@ -100,16 +109,21 @@ class TesseractEngine:
             raise OcrError(f"region of {image.shape[1]}x{image.shape[0]} pixels is too large to OCR")
         scale = self.scale or auto_scale(image)
         prepared = prepare(image, scale)
+        words = self._words(prepared, self.lang, image.shape)
+        if self.cjk_lang and any(CJK.search(w[4]) for w in words):
+            words = merge_cjk(words, [w for w in self._words(prepared, self.cjk_lang, image.shape)
+                                      if CJK.search(w[4])])
+        return self._lines(words, scale)
+
+    def _words(self, prepared: np.ndarray, lang: str, shape: tuple) -> list[tuple]:
+        """(left, top, width, height, text, confidence) of the words read, in the prepared image's pixels."""
         try:
-            data = self._pt.image_to_data(prepared, lang=self.lang, config=f"--psm {self.psm} -c tessedit_do_invert=0",
+            data = self._pt.image_to_data(prepared, lang=lang, config=f"--psm {self.psm} -c tessedit_do_invert=0",
                                           output_type=self._pt.Output.DICT, timeout=self.timeout_s)
         except self._pt.TesseractNotFoundError as exc:
             raise OcrError("tesseract is not installed (Debian: tesseract-ocr tesseract-ocr-eng)") from exc
         except (self._pt.TesseractError, RuntimeError, OSError) as exc:
-            raise OcrError(f"tesseract failed on a {image.shape[1]}x{image.shape[0]} region: {exc}") from exc
-        return self._lines(data, scale)
-
-    def _lines(self, data: dict, s: float) -> list[OcrLine]:
+            raise OcrError(f"tesseract ({lang}) failed on a {shape[1]}x{shape[0]} region: {exc}") from exc
         words = []
         for i, word in enumerate(data["text"]):
             word = word.strip()
@@ -117,6 +131,9 @@ class TesseractEngine:
             if not word or conf < self.min_confidence or not _HAS_WORD.search(word):
                 continue
             words.append((data["left"][i], data["top"][i], data["width"][i], data["height"][i], word, conf))
+        return words
+
+    def _lines(self, words: list[tuple], s: float) -> list[OcrLine]:
         border = 10
         return [OcrLine(join_words([w[4] for w in line]),
                         max(0, round((line[0][0] - border) / s)),
@@ -125,6 +142,29 @@ class TesseractEngine:
                         max(1, round((max(w[1] + w[3] for w in line) - min(w[1] for w in line)) / s)),
                         sum(w[5] for w in line) / len(line))
                 for line in group_lines(words)]
+
+
+def merge_cjk(mixed: list[tuple], cjk: list[tuple]) -> list[tuple]:
+    """The mixed pass's words, with the CJK pass's words in their place where that pass read better.
+
+    Words are (left, top, width, height, text, confidence), as TesseractEngine._words gives them, and
+    two overlap when they share half the smaller box. A CJK word takes the place of the mixed words it
+    overlaps when they too hold CJK, or when it is read with more confidence than any of them: the
+    CJK model alone reads Cyrillic as CJK too ("журнал"), with less confidence than the mixed pass.
+    """
+    def overlap(a: tuple, b: tuple) -> bool:
+        dx = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+        dy = min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1])
+        return dx > 0 and dy > 0 and dx * dy >= 0.5 * min(a[2] * a[3], b[2] * b[3])
+
+    dropped: set[int] = set()
+    taken = []
+    for word in cjk:
+        under = [i for i, m in enumerate(mixed) if overlap(m, word)]
+        if not under or any(CJK.search(mixed[i][4]) for i in under) or word[5] > max(mixed[i][5] for i in under):
+            dropped.update(under)
+            taken.append(word)
+    return [m for i, m in enumerate(mixed) if i not in dropped] + taken
 
 
 def join_words(words: list[str]) -> str:
