@@ -466,11 +466,11 @@ def cmd_user(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Offline: a session in the store, or an evidence bundle, against the public key alone."""
+    """Offline: a session in the store, or an evidence bundle, against the trusted public keys alone."""
     from gui_recorder.sealing.keys import load_public_key
     from gui_recorder.sessions.verification import verify_bundle, verify_session
 
-    public = load_public_key(Path(args.public_key).read_bytes())
+    public = [load_public_key(Path(path).read_bytes()) for path in args.public_key]
     target = Path(args.target)
     if target.suffix == ".zip" and target.is_file():
         report = verify_bundle(target, public)
@@ -568,7 +568,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser("verify", help="check a sealed recording (a session id, or an evidence bundle .zip) "
                                            "with only the signing public key; exit 4 names the first bad segment")
     verify.add_argument("target", help="a session id (read from the store) or a bundle .zip")
-    verify.add_argument("--public-key", required=True, help="the gateway's signing public key (PEM or DER)")
+    verify.add_argument("--public-key", required=True, action="append",
+                        help="a trusted signing public key (PEM or DER); give it again for each key the gateway "
+                             "has signed with (after a change of signing key, the old and the new)")
     verify.set_defaults(func=cmd_verify)
 
     public = sub.add_parser("public-key", help="print the signing public key (PEM; fingerprint on stderr)")

@@ -10,6 +10,8 @@ import base64
 import json
 import os
 import stat
+import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -18,9 +20,11 @@ from gui_recorder.protocol import Instruction, encode, parse_all
 from gui_recorder.recording import SegmentSpool, SessionRecorder
 from gui_recorder.recording.reader import iter_recording
 from gui_recorder.sealing.chain import Checkpoint, chain_of
-from gui_recorder.sealing.keys import FileKek, FileSigner, KeyRing, SealingKeys, write_secret_file
+from gui_recorder.sealing.keys import FileKek, FileSigner, KeyRing, SealingKeys, signed_entry, write_secret_file
 from gui_recorder.sealing.records import RecordSealer, ends_final, whole_length
 from gui_recorder.sealing.verify import verify_sealed
+from gui_recorder.sessions.sealed_bundle import add_sealed
+from support.bundle import run_step
 
 
 class NoStore:
@@ -187,7 +191,7 @@ def test_verify_passes_fresh_and_names_the_segment_for_each_tampering(tmp_path, 
 
     other = FileSigner.load(tmp_path / "other.pem", create=True)
     wrong = _verify(tmp_path, keys, fresh, public=other.public_key)
-    assert not wrong.ok and "wrong key" in wrong.lines()[-1]
+    assert not wrong.ok and "wrong key" in wrong.lines()[-1] and keys.signer.key_id in wrong.lines()[-1]
 
     forged = [dict(c) for c in checkpoints]
     forged[-1]["text"] = forged[-1]["text"].replace(fresh_sha := forged[-1]["text"].splitlines()[-1][:64],
@@ -238,6 +242,67 @@ def test_a_killed_gateway_leaves_a_signed_prefix_and_recovery_signs_the_rest(tmp
     assert any("sealed after a gateway crash" in line for line in report.lines())
     data = b"".join(iter_recording(NoStore(), tmp_path, "s1", keys.keyring))
     assert parse_all(data)[-1] == ("sync", "9000")
+
+
+def test_a_change_of_signing_key_verifies_with_both_keys_and_the_bundle_carries_both(tmp_path, keys):
+    """Key A signs the session's first checkpoints, the gateway is killed, and its successor, with key B
+    since, signs the recovered end: each key alone fails, naming the other; both trusted pass, and the
+    evidence bundle carries both keys, its README's openssl steps verifying every checkpoint."""
+    clock = Clock()
+    spool = SegmentSpool(tmp_path, max_bytes=400, max_seconds=60, sealing=keys)
+    session = spool.open_session("s1", {"user": "u"})
+    _use_clock(session, clock)
+    rec = SessionRecorder(session, clock=clock)
+    for i in range(30):
+        batch = [Instruction("rect", 0, i, i, 10, 10), Instruction("sync", 5000 + 40 * i)]
+        rec.server(batch, "".join(encode(x) for x in batch))
+        clock.t += 1.0
+        rec.seal_pending()
+    session.abandon()  # SIGKILL
+    old = keys.signer
+    new = SealingKeys(keys.keyring, FileSigner.load(tmp_path / "keys" / "signing-2.pem", create=True),
+                      checkpoint_seconds=5)
+    SegmentSpool(tmp_path, max_bytes=400, max_seconds=60, sealing=new).recover(tmp_path / "s1", "crash")
+    checkpoints = json.loads((tmp_path / "s1" / "checkpoints.json").read_text())
+    signers = [Checkpoint.parse(c["text"]).signing_key for c in checkpoints]
+    assert signers[0] == old.key_id and signers[-1] == new.signer.key_id
+    segments = segments_of(tmp_path / "s1")
+
+    for alone, other in ((old, new.signer), (new.signer, old)):
+        report = verify_sealed("s1", segments, checkpoints, alone.public_key)
+        assert not report.ok and f"names the signing key {other.key_id}, which is not among" in report.lines()[-1]
+    both = verify_sealed("s1", segments, checkpoints, [old.public_key, new.signer.public_key])
+    assert both.ok, both.lines()
+    assert any("the signing key changed" in line for line in both.lines())
+
+    def bundle(entries, name):
+        manifest = {"segments": [{"index": i, "key": str(tmp_path / "s1" / f"{i:06d}.guac")} for i in sorted(segments)],
+                    "sealing": {"checkpoints": entries}}
+        path = tmp_path / f"{name}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            add_sealed(lambda z, member, chunks: z.writestr(member, b"".join(chunks)), zf, manifest,
+                       lambda key: [Path(key).read_bytes()], new.signer.public_key)
+        out = tmp_path / name
+        with zipfile.ZipFile(path) as zf:
+            zf.extractall(out)
+            return out, zf.read("sealed/README.txt").decode()
+
+    unzipped, readme = bundle(checkpoints, "bundle")
+    fingerprints = run_step(readme, 2, unzipped)
+    for signer in (old, new.signer):
+        hex_id = signer.key_id.removeprefix("sha256:")
+        assert f"sealed/public-keys/{hex_id}.pem {hex_id}  -" in fingerprints, fingerprints
+    signatures = run_step(readme, 3, unzipped)
+    assert signatures.count("Signature Verified Successfully") == len(checkpoints), signatures
+    assert "BAD SIGNATURE" not in signatures
+
+    # Checkpoints that carry another key than the one they name: that key is filed under its own
+    # fingerprint, so the README's step 3 finds no key for the name and says BAD SIGNATURE.
+    stranger = signed_entry(FileSigner.load(tmp_path / "stranger.pem", create=True), "x")["public_key"]
+    forged = [{**c, "public_key": stranger} if name == old.key_id else c for c, name in zip(checkpoints, signers)]
+    unzipped, readme = bundle(forged, "forged")
+    assert not (unzipped / "sealed" / "public-keys" / f"{old.key_id.removeprefix('sha256:')}.pem").exists()
+    assert "BAD SIGNATURE: sealed/checkpoints/01.txt" in run_step(readme, 3, unzipped)
 
 
 def test_sealed_objects_decrypt_any_range_and_refuse_a_moved_or_altered_chunk(tmp_path):

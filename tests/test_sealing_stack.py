@@ -39,6 +39,7 @@ from gui_recorder.settings import TierSettings
 from gui_recorder.storage import ObjectStore
 from gui_recorder.storage.keys import data_key_key, manifest_key, session_prefix
 from gui_recorder.storage.stores import StorageTier
+from support.bundle import run_step
 from support.sessions import drive_session
 
 INSTRUCTION = re.compile(rb"\d\.(key|sync|mouse|img|rect|size),")
@@ -186,17 +187,17 @@ def test_evidence_bundle_verifies_with_the_cli_and_by_hand_with_openssl(gateway,
         zf.extractall(unzipped)
         readme = zf.read("sealed/README.txt").decode()
     sealed = unzipped / "sealed"
-    # Step 1-3 of the README, with standard tools only.
+    # Steps 1-3 of the README, with standard tools only, as written.
     subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=unzipped, check=True)
-    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(sealed / "public-key.pem"), "-outform", "DER"],
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-in", str(public_pem), "-outform", "DER"],
                          capture_output=True, check=True).stdout
-    assert "sha256:" + hashlib.sha256(der).hexdigest() == (sealed / "public-key.fingerprint").read_text().strip()
+    published = hashlib.sha256(der).hexdigest()  # the fingerprint handed to auditors
+    assert [p.name for p in (sealed / "public-keys").iterdir()] == [f"{published}.pem"]
+    assert f"sealed/public-keys/{published}.pem {published}  -" in run_step(readme, 2, unzipped)
     checkpoints = sorted((sealed / "checkpoints").glob("*.txt"))
-    for checkpoint in checkpoints:
-        signed = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(public_pem), "-rawin",
-                                 "-in", str(checkpoint), "-sigfile", str(checkpoint.with_suffix(".sig"))],
-                                capture_output=True, text=True)
-        assert signed.returncode == 0 and "Signature Verified Successfully" in signed.stdout, signed.stderr
+    signatures = run_step(readme, 3, unzipped)
+    assert signatures.count("Signature Verified Successfully") == len(checkpoints) and "BAD" not in signatures, \
+        signatures
     final = checkpoints[-1]
     assert "final yes" in final.read_text() and final.name in readme
     listed = "".join(line + "\n" for line in final.read_text().splitlines() if "  segments/" in line)

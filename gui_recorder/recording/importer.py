@@ -17,7 +17,6 @@ This module reads and stores recordings; the session rows are written by
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -33,7 +32,7 @@ from gui_recorder.protocol import Parser
 from gui_recorder.recording.manifest import new_manifest
 from gui_recorder.recording.sealed import sealing_summary
 from gui_recorder.sealing.chain import Checkpoint, genesis, link, now_iso
-from gui_recorder.sealing.keys import SealingKeys
+from gui_recorder.sealing.keys import SealingKeys, signed_entry
 from gui_recorder.sealing.records import ALGORITHM, RecordSealer
 from gui_recorder.storage import ObjectStore
 from gui_recorder.storage.keys import data_key_key, manifest_key, segment_key
@@ -166,7 +165,7 @@ def store_file(store: ObjectStore, path: Path, known: Callable[[str], bool],
         signer = sealing.signer
         text = Checkpoint(session_id, chain, True, "imported", now_iso(), signer.key_id, envelope["data_key_id"],
                           ALGORITHM, [(s["index"], s["sha256"]) for s in manifest["segments"]]).text()
-        checkpoints = [{"text": text, "signature": base64.b64encode(signer.sign(text.encode())).decode()}]
+        checkpoints = [signed_entry(signer, text)]
         manifest["sealing"] = {**sealing_summary(envelope, checkpoints, signer.key_id),
                                "data_key": data_key_key(session_id)}
     store.put_json(manifest_key(session_id), manifest, object_meta)

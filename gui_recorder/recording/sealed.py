@@ -14,7 +14,6 @@ the ciphertext against its SHA-256 and chain value, then every record's tag.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from gui_recorder.errors import TamperedError
 from gui_recorder.sealing.chain import Checkpoint, genesis, link, now_iso
-from gui_recorder.sealing.keys import KeyRing, SealingKeys
+from gui_recorder.sealing.keys import KeyRing, SealingKeys, signed_entry
 from gui_recorder.sealing.records import ALGORITHM, RecordSealer
 
 DATA_KEY_FILE = "datakey.json"
@@ -78,7 +77,7 @@ class SpoolSeal:
         cp = Checkpoint(self.session_id, self.head, final, end, now_iso(), signer.key_id,
                         self.envelope["data_key_id"], ALGORITHM, list(self.segments))
         text = cp.text()
-        entry = {"text": text, "signature": base64.b64encode(signer.sign(text.encode())).decode()}
+        entry = signed_entry(signer, text)
         self.checkpoints.append(entry)
         self._write_json(self.dir / CHECKPOINTS_FILE, self.checkpoints)
         self._last_checkpoint = self._clock()

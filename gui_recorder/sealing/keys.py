@@ -165,6 +165,26 @@ def verify_signature(public: Ed25519PublicKey, signature: bytes, message: bytes)
     return True
 
 
+def signed_entry(signer: Signer, text: str) -> dict:
+    """A checkpoint as stored: its text, the signature, and the signer's public key (raw, base64).
+
+    The public key rides along so that an evidence bundle can carry the key of each checkpoint's
+    signer after the gateway's signing key has changed; trust still comes from the fingerprints an
+    auditor was given, never from the key that came with the signature.
+    """
+    return {"text": text, "signature": base64.b64encode(signer.sign(text.encode())).decode(),
+            "public_key": base64.b64encode(signer.public_key.public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()}
+
+
+def entry_public_key(entry: dict) -> Ed25519PublicKey | None:
+    """The public key a stored checkpoint carries, if any (checkpoints before it carried none)."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(entry["public_key"]))
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
 class Signer(Protocol):
     key_id: str
     public_key: Ed25519PublicKey

@@ -1,17 +1,21 @@
-"""Offline verification of a sealed recording, with only the signer's public key.
+"""Offline verification of a sealed recording, with only the signers' public keys.
 
 Input is what anyone holding the objects or an evidence bundle has: the
 ciphertext segments, the signed checkpoints and (optionally) the manifest. No
 data key is needed: the checks are over ciphertext, which the signatures cover.
 ``verify_sealed`` reports what it checked and every problem, and names the
 first bad segment: a flipped byte, a missing, extra, reordered or truncated
-segment, a checkpoint signed by another key.
+segment, a checkpoint signed by a key not among those trusted. Several keys may
+be trusted at once: after the gateway's signing key changed, a session's older
+checkpoints name the old key, and a crash recovered by a gateway with the new
+key signs its end with that one.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -59,11 +63,16 @@ class Report:
             raise TamperedError(self.lines()[-1], self.session_id, self.first_bad_segment)
 
 
-def _signed(report: Report, checkpoints: list[dict], public: Ed25519PublicKey) -> list[Checkpoint]:
-    """The checkpoints whose signature verifies with ``public`` (problems reported for the others)."""
-    given = fingerprint(public)
-    report.checked.append(f"public key {given}")
-    valid = []
+def trusted_keys(keys: Ed25519PublicKey | Iterable[Ed25519PublicKey]) -> dict[str, Ed25519PublicKey]:
+    """Public keys by fingerprint."""
+    return {fingerprint(k): k for k in ([keys] if isinstance(keys, Ed25519PublicKey) else keys)}
+
+
+def _signed(report: Report, checkpoints: list[dict], trusted: dict[str, Ed25519PublicKey]) -> list[Checkpoint]:
+    """The checkpoints whose signature verifies with the key each names (problems reported for the others)."""
+    given = ", ".join(trusted) or "none"
+    report.checked.append(f"trusted public key(s): {given}")
+    valid, used = [], set()
     for number, entry in enumerate(checkpoints, 1):
         try:
             cp = Checkpoint.parse(entry["text"])
@@ -71,27 +80,34 @@ def _signed(report: Report, checkpoints: list[dict], public: Ed25519PublicKey) -
         except (TamperedError, KeyError, ValueError) as exc:
             report.bad(f"checkpoint {number} is unreadable: {exc}")
             continue
+        public = trusted.get(cp.signing_key)
         if cp.session_id != report.session_id:
             report.bad(f"checkpoint {number} belongs to session {cp.session_id}")
+        elif public is None:
+            report.bad(f"checkpoint {number} ({cp.at}) names the signing key {cp.signing_key}, which is not among "
+                       f"the trusted public keys ({given}): wrong key, or give that key too")
         elif not verify_signature(public, signature, entry["text"].encode()):
-            why = ("it names the signing key " + cp.signing_key + ": wrong key" if cp.signing_key != given
-                   else "the checkpoint or its signature was altered")
-            report.bad(f"checkpoint {number} ({cp.at}) does not verify with public key {given} ({why})")
+            report.bad(f"checkpoint {number} ({cp.at}) does not verify with public key {cp.signing_key} "
+                       "(the checkpoint or its signature was altered)")
         else:
             valid.append(cp)
+            used.add(cp.signing_key)
     if checkpoints and len(valid) == len(checkpoints):
-        report.checked.append(f"signatures: {len(valid)} checkpoint(s), each valid (Ed25519) with that key")
+        report.checked.append(f"signatures: {len(valid)} checkpoint(s), each valid (Ed25519) with the key it names"
+                              + (f" ({len(used)} keys: the signing key changed during the session)"
+                                 if len(used) > 1 else ""))
     return valid
 
 
 def verify_sealed(session_id: str, segments: dict[int, bytes], checkpoints: list[dict],
-                  public: Ed25519PublicKey, manifest: dict | None = None) -> Report:
-    """Check ``segments`` (index -> ciphertext, every one found) against the signed ``checkpoints``."""
+                  public: Ed25519PublicKey | Iterable[Ed25519PublicKey], manifest: dict | None = None) -> Report:
+    """Check ``segments`` (index -> ciphertext, every one found) against the signed ``checkpoints``,
+    each signed by one of the ``public`` keys trusted."""
     report = Report(session_id)
     if not checkpoints:
         report.bad("no signed checkpoint at all: nothing vouches for this recording")
         return report
-    valid = _signed(report, checkpoints, public)
+    valid = _signed(report, checkpoints, trusted_keys(public))
     if not valid:
         return report
     finals = [cp for cp in valid if cp.final]

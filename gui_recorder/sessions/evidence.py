@@ -23,7 +23,7 @@ from gui_recorder.errors import NotFoundError
 from gui_recorder.errors import TamperedError
 from gui_recorder.recording.reader import iter_recording, load_manifest, media_sealer
 from gui_recorder.sealing.objects import HEADER, is_sealed, plain_size
-from gui_recorder.sealing.keys import KeyRing, SealingKeys, fingerprint, public_key_pem
+from gui_recorder.sealing.keys import KeyRing, SealingKeys
 from gui_recorder.sessions.sealed_bundle import add_sealed
 from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.sessions.rows import reviews_of, session_out
@@ -73,9 +73,7 @@ def build_bundle(db: Database, store: TieredStore, spool_root: Path, session_id:
             pass
         manifest = load_manifest(store, session_id)
         if manifest and "sealing" in manifest and sealing is not None:
-            public = sealing.signer.public_key
-            add_sealed(add, zf, manifest, lambda key: [store.get_bytes(key)], public_key_pem(public),
-                       fingerprint(public))
+            add_sealed(add, zf, manifest, lambda key: [store.get_bytes(key)], sealing.signer.public_key)
         video = (row.video or {}).get("video_key")
         if video:
             add(zf, "video.webm", _video(store, spool_root, session_id, video, keyring))

@@ -2,7 +2,7 @@
 
 Verification needs no secret: it reads the ciphertext objects (every one under
 the session's prefix, in every tier, so an extra one is found too), the
-manifest's checkpoints and the public key given, and hands them to
+manifest's checkpoints and the public keys given, and hands them to
 ``sealing.verify``. Rotation rewraps every data key envelope, in the spool and
 in every tier, with the current KEK; segments are never read or written.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -34,7 +35,7 @@ def _manifest(tiers: list[StorageTier], session_id: str) -> dict:
     raise NotFoundError(f"no manifest of session {session_id} in any tier ({', '.join(t.name for t in tiers)})")
 
 
-def verify_session(tiers: list[StorageTier], session_id: str, public: Ed25519PublicKey) -> Report:
+def verify_session(tiers: list[StorageTier], session_id: str, public: Ed25519PublicKey | Iterable[Ed25519PublicKey]) -> Report:
     manifest = _manifest(tiers, session_id)
     if "sealing" not in manifest:
         report = Report(session_id)
@@ -52,7 +53,7 @@ def verify_session(tiers: list[StorageTier], session_id: str, public: Ed25519Pub
     return report
 
 
-def verify_bundle(path: Path, public: Ed25519PublicKey) -> Report:
+def verify_bundle(path: Path, public: Ed25519PublicKey | Iterable[Ed25519PublicKey]) -> Report:
     with zipfile.ZipFile(path) as zf:
         manifest = json.loads(zf.read("manifest.json")) if "manifest.json" in zf.namelist() else None
         segments, checkpoints = read_sealed(zf)
