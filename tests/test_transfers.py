@@ -199,10 +199,15 @@ async def test_a_file_uploaded_over_rdp_is_found_with_name_size_hash_and_kept_as
                  what="the uploaded file kept by the session's index job")
         kept = minio_client.get_object(bucket, file_key(session_id, digest))
         try:
-            assert kept.read() == payload
+            stored = kept.read()
         finally:
             kept.close()
             kept.release_conn()
+        # Sealed with the session's data key (issue 13): not a byte run of the file is in the bucket.
+        from gui_recorder.sealing.objects import is_sealed
+
+        assert is_sealed(stored) and len(stored) > len(payload)
+        assert not any(payload[i:i + 32] in stored for i in range(0, len(payload) - 32, 4096))
         with gateway.api("auditor") as auditor:  # and the evidence bundle carries it, with its checksum
             import io
             import zipfile

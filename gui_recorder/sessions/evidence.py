@@ -27,17 +27,17 @@ from gui_recorder.sealing.keys import KeyRing, SealingKeys
 from gui_recorder.sessions.sealed_bundle import add_sealed
 from gui_recorder.sessions.tamper import mark_tampered
 from gui_recorder.sessions.rows import reviews_of, session_out
-from gui_recorder.storage.keys import file_key, manifest_key
+from gui_recorder.storage.keys import file_key, kept_file_name, manifest_key
 from gui_recorder.storage.tiering import TieredStore
 
 
-def _video(store: TieredStore, spool_root: Path, session_id: str, key: str, keyring: KeyRing | None):
-    """The rendered video as it plays: decrypted chunk by chunk when sealed."""
+def _plain(store: TieredStore, spool_root: Path, session_id: str, key: str, name: str, keyring: KeyRing | None):
+    """A media object or kept file as it was made: decrypted chunk by chunk when sealed."""
     head = store.get_bytes(key, 0, HEADER)
     if not is_sealed(head):
         return store.iter_bytes(key)
     sealer = media_sealer(store, spool_root, session_id, keyring)
-    return sealer.open_range("video.webm", lambda offset, n: store.get_bytes(key, offset, n), plain_size(head))
+    return sealer.open_range(name, lambda offset, n: store.get_bytes(key, offset, n), plain_size(head))
 
 
 def build_bundle(db: Database, store: TieredStore, spool_root: Path, session_id: str, target: Path,
@@ -74,11 +74,16 @@ def build_bundle(db: Database, store: TieredStore, spool_root: Path, session_id:
         manifest = load_manifest(store, session_id)
         if manifest and "sealing" in manifest and sealing is not None:
             add_sealed(add, zf, manifest, lambda key: [store.get_bytes(key)], sealing.signer.public_key)
-        video = (row.video or {}).get("video_key")
-        if video:
-            add(zf, "video.webm", _video(store, spool_root, session_id, video, keyring))
-        for key in _file_keys(store, session_id):
-            add(zf, "files/" + key.rsplit("/", 1)[1], store.iter_bytes(key))
+        try:
+            video = (row.video or {}).get("video_key")
+            if video:
+                add(zf, "video.webm", _plain(store, spool_root, session_id, video, "video.webm", keyring))
+            for key in _file_keys(store, session_id):
+                name = kept_file_name(key)
+                add(zf, name, _plain(store, spool_root, session_id, key, name, keyring))
+        except TamperedError as exc:  # never exported as if whole
+            mark_tampered(db, session_id, exc, "exporting its evidence bundle")
+            raise
         facts = session_out(row, reviews_of(db, session_id)).model_dump(mode="json")
         add(zf, "session.json", [json.dumps(facts, indent=2).encode()])
         if timeline is not None:

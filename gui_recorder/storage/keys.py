@@ -36,6 +36,12 @@ def file_key(session_id: str, sha256: str) -> str:
     return f"{session_prefix(session_id)}files/{sha256}"
 
 
+def kept_file_name(key: str) -> str:
+    """A kept file's name within its session ("files/<sha256>"): what its sealed chunks are bound to,
+    and its name in the evidence bundle."""
+    return "files/" + key.rsplit("/", 1)[1]
+
+
 def data_key_key(session_id: str) -> str:
     """A sealed recording's wrapped data key: its own object, so KEK rotation rewrites nothing else."""
     return f"{session_prefix(session_id)}datakey.json"

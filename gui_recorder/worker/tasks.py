@@ -15,7 +15,7 @@ from pathlib import Path
 from gui_recorder.db import Connection, Session
 from gui_recorder.errors import NotFoundError, TamperedError
 from gui_recorder.protocol import Parser
-from gui_recorder.storage.keys import file_key, media_key
+from gui_recorder.storage.keys import file_key, kept_file_name, media_key
 from gui_recorder.recording.reader import iter_recording, media_sealer
 from gui_recorder.sealing.provider import keyring as configured_keyring
 from gui_recorder.sessions import rows
@@ -178,10 +178,14 @@ def index_task(ctx: Context, session_id: str) -> None:
             keep = None
             if _policy(ctx, row.connection_id).get("keep_transferred_files"):
                 object_meta = _object_meta(ctx, session_id)
+                # A kept file is the session's content like its keystrokes: sealed with its data key.
+                sealer = media_sealer(ctx.reader, ctx.settings.resolved_spool_dir, session_id, _keyring(ctx))
 
                 def keep(transfer) -> None:
                     mimetype = transfer.mimetype if _MIMETYPE.match(transfer.mimetype) else "application/octet-stream"
-                    ctx.hot.put_bytes(file_key(session_id, transfer.sha256), transfer.data, mimetype, object_meta)
+                    key = file_key(session_id, transfer.sha256)
+                    data = transfer.data if sealer is None else sealer.seal_bytes(kept_file_name(key), transfer.data)
+                    ctx.hot.put_bytes(key, data, mimetype, object_meta)
 
             index_recording(index, meta, recording, TesseractEngine(lang=ocr_languages(ctx, row.connection_id)),
                             keep)
