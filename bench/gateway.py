@@ -12,11 +12,12 @@ client. The server is `bench/guacd_standin.py`, a guacd STAND-IN used only as a 
 real guacd recording (made by `bench/codec.py` through the real stack) to every session, and answers
 each `key` press with `pong`. Recording goes to the real spool and a real MinIO.
 
-    .venv/bin/python bench/gateway.py [--seconds 8] [--levels 1,10,50,100] [--profile 50]
+    .venv/bin/python bench/gateway.py [--seconds 8] [--levels 1,10,50,100] [--profile 50] [--unsealed]
 
 ``--profile N`` samples the gateway with py-spy (pinned, installed into .venv on first use) at N sessions
 only and prints where its CPU time goes, by layer and by function (cProfile misattributes the time of
-suspended coroutines, so it is not used).
+suspended coroutines, so it is not used). ``--unsealed`` adds a row relayed by a second gateway whose
+spool is not sealed (bench/serve_unsealed.py, a measuring variant) and prints what sealing costs.
 """
 
 from __future__ import annotations
@@ -256,10 +257,13 @@ def start_lite(standin_port: int) -> tuple[subprocess.Popen, int, bytes]:
     return proc, port, key
 
 
-def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int):
-    """A real `gui-recorder serve` on ``tmp``: (process, base URL, admin token). Shared by the benchmarks."""
+def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int, sealed: bool = True):
+    """A real `gui-recorder serve` on ``tmp``: (process, base URL, admin token). Shared by the benchmarks.
+
+    ``sealed=False`` runs bench/serve_unsealed.py instead: the same gateway, its spool not sealed, only
+    to price sealing (the product always seals)."""
     port, admin_password = free_port(), secrets.token_urlsafe(12)
-    env = {**os.environ, "GUI_RECORDER_VAR_DIR": str(tmp / "var"),
+    env = {**os.environ, "GUI_RECORDER_VAR_DIR": str(tmp / ("var" if sealed else "var-unsealed")),
            "GUI_RECORDER_SECRET_KEY": secrets.token_urlsafe(32),
            "GUI_RECORDER_ADMIN_PASSWORD": admin_password, "GUI_RECORDER_PORT": str(port),
            "GUI_RECORDER_GUACD_HOST": guacd_host, "GUI_RECORDER_GUACD_PORT": str(guacd_port),
@@ -267,7 +271,9 @@ def serve_gateway(tmp: Path, minio, guacd_host: str, guacd_port: int):
            "GUI_RECORDER_S3_ACCESS_KEY": minio.access_key, "GUI_RECORDER_S3_SECRET_KEY": minio.secret_key,
            "GUI_RECORDER_LOG_LEVEL": "WARNING",
            "GUI_RECORDER_MFA_ROLES": "[]"}  # the admin signs in by API: no second factor here
-    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [str(ROOT / ".venv" / "bin" / "gui-recorder"), "serve"] if sealed else \
+        [sys.executable, str(ROOT / "bench" / "serve_unsealed.py")]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
     while not http_ok(base + "api/health"):
@@ -330,6 +336,9 @@ def main() -> None:
     ap.add_argument("--levels", default="1,10,50,100")
     ap.add_argument("--profile", type=int, default=0, help="profile the gateway at this many sessions only")
     ap.add_argument("--no-peer", action="store_true", help="leave guacamole-lite out")
+    ap.add_argument("--unsealed", action="store_true",
+                    help="also relay through a second gateway whose spool is not sealed, to price sealing "
+                         "(bench/serve_unsealed.py; the product always seals)")
     args = ap.parse_args()
     levels = [args.profile] if args.profile else [int(n) for n in args.levels.split(",")]
     if not RECORDING.exists():
@@ -341,16 +350,21 @@ def main() -> None:
         standin = subprocess.Popen([sys.executable, str(ROOT / "bench" / "guacd_standin.py"), str(RECORDING),
                                     "--port", str(standin_port)], stdout=subprocess.DEVNULL)
         profile = Path(tmp) / "gateway.spy"
-        gateway = lite = None
+        gateway = lite = unsealed = None
         pool = concurrent.futures.ProcessPoolExecutor(CLIENT_PROCESSES)
         try:
             gateway, base, admin = serve_gateway(Path(tmp), minio, "127.0.0.1", standin_port)
             if not args.no_peer and not args.profile:
                 lite, lite_port, lite_key = start_lite(standin_port)
-            api(base, "/api/admin/connections", {
-                "id": "bench", "name": "bench", "protocol": "vnc", "host": "127.0.0.1", "port": 5900,
-                "password": "unused", "allowed_roles": ["admin"]}, admin)
+            if args.unsealed:
+                unsealed, unsealed_base, unsealed_admin = serve_gateway(Path(tmp), minio, "127.0.0.1", standin_port,
+                                                                        sealed=False)
+            for url, token in [(base, admin)] + ([(unsealed_base, unsealed_admin)] if unsealed else []):
+                api(url, "/api/admin/connections", {
+                    "id": "bench", "name": "bench", "protocol": "vnc", "host": "127.0.0.1", "port": 5900,
+                    "password": "unused", "allowed_roles": ["admin"]}, token)
             gw = psutil.Process(gateway.pid)
+            unsealed_proc = psutil.Process(unsealed.pid) if unsealed else None
             lite_proc = psutil.Process(lite.pid) if lite else None
             idle_rss = gw.memory_info().rss
             print(f"recording replayed: {RECORDING} ({RECORDING.stat().st_size / 1e6:.1f} MB), "
@@ -369,6 +383,17 @@ def main() -> None:
                 if spy:
                     spy.wait(60)
                     profiled_mb = rows[-1][1]["mb"]
+                if unsealed:
+                    tunnel = unsealed_base.replace("http", "ws", 1) + "api/tunnel?width=1024&height=768&dpi=96&token="
+                    tokens = [api(unsealed_base, "/api/connections/bench/tunnel-token", {}, unsealed_admin)["token"]
+                              for _ in range(n)]
+                    spy = start_profiler(unsealed.pid, WARMUP + args.seconds, profile.with_suffix(".unsealed")) \
+                        if args.profile else None
+                    rows.append(("unsealed record", run_clients(pool, "ws", [tunnel + t for t in tokens], args.seconds,
+                                                                unsealed_proc)))
+                    if spy:
+                        spy.wait(60)
+                        unsealed_mb = rows[-1][1]["mb"]
                 if lite:
                     url = f"ws://127.0.0.1:{lite_port}/?width=1024&height=768&dpi=96&token="
                     targets = [url + urllib.parse.quote(lite_token(lite_key), safe="") for _ in range(n)]
@@ -378,28 +403,38 @@ def main() -> None:
                         f"{r['p50'] - direct['p50']:>6.2f}/{r['p99'] - direct['p99']:<8.2f}"
                     rss = "" if name != "gateway+record" else \
                         f"{r['peak_rss'] / 1e6:>11.1f} {(r['peak_rss'] - idle_rss) / 1e6 / n:>11.2f}"
-                    if name == "guacamole-lite":
+                    if name in ("guacamole-lite", "unsealed record"):
                         rss = f"{r['peak_rss'] / 1e6:>11.1f} {'':>11}"
                     print(f"{n:>8} {name:>15} {r['p50']:>7.2f}/{r['p99']:<7.2f} {added:>15} {r['mb']:>7.1f} "
                           f"{r['cpu_ms_per_mb']:>9.1f} {rss:>23} {r['probes']:>7}", flush=True)
+                if unsealed:
+                    on, off = dict(rows)["gateway+record"], dict(rows)["unsealed record"]
+                    print(f"{n:>8} {'sealing costs':>15} {on['cpu_ms_per_mb'] / off['cpu_ms_per_mb'] * 100 - 100:+.1f} % "
+                          f"CPU per MB, p50 {on['p50'] - off['p50']:+.2f} ms, p99 {on['p99'] - off['p99']:+.2f} ms",
+                          flush=True)
                 # The next level starts once the gateway has closed every connection of this one to guacd.
                 deadline = time.monotonic() + 60
-                while any(c.raddr and c.raddr.port == standin_port for c in gw.net_connections()) and \
+                while any(c.raddr and c.raddr.port == standin_port
+                          for p in (gw, unsealed_proc) if p for c in p.net_connections()) and \
                         time.monotonic() < deadline:
                     time.sleep(0.2)
             print(f"gateway RSS after the levels, sessions closed: {gw.memory_info().rss / 1e6:.1f} MB")
         finally:
             pool.shutdown()
-            if gateway:
-                gateway.terminate()
-                gateway.wait(30)
+            for proc in (gateway, unsealed):
+                if proc:
+                    proc.terminate()
+                    proc.wait(30)
             standin.terminate()
             standin.wait(10)
             if lite:
                 lite.terminate()
                 lite.wait(10)
-        if args.profile:
-            print_profile(profile, profiled_mb)  # before the temporary directory goes
+        if args.profile:  # before the temporary directory goes
+            print_profile(profile, profiled_mb)
+            if unsealed:
+                print("\nthe same for the gateway whose spool is not sealed:")
+                print_profile(profile.with_suffix(".unsealed"), unsealed_mb)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import enum
 
+# Tags on connections, users and groups (access grants and guardrail scopes match on them).
+TAG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
 
 class Role(enum.StrEnum):
     ADMIN = "admin"

@@ -172,3 +172,50 @@ async def test_a_terminate_rule_on_pasted_text_ends_the_vnc_session(gateway):
     finally:
         with gateway.api("admin") as admin:
             admin.delete(f"/api/admin/policies/{created['id']}")
+
+
+async def test_a_rule_scoped_by_tag_blocks_on_tagged_connections_only(gateway, stack):
+    """Scope `tags`: the rule follows every connection carrying the tag. The same command, typed on two
+    connections to the same desktop, is blocked on the tagged one and runs on the other."""
+    tag = secrets.token_hex(4)
+    home = _home(stack)
+    conns = {"tagged": f"vnc-prod-{tag}", "untagged": f"vnc-test-{tag}"}
+    rule = {**BLOCK_RULE, "name": f"prod only {tag}", "match_kind": "words", "match_value": [f"prod{tag}"],
+            "scope": {"users": ["vendor"], "tags": [f"prod-{tag}"]}}
+    with gateway.api("admin") as admin:
+        for kind, conn_id in conns.items():
+            admin.post("/api/admin/connections", json={
+                "id": conn_id, "name": f"VNC {kind}", "protocol": "vnc", "host": stack.vnc.host,
+                "port": stack.vnc.port, "password": stack.vnc.password, "allowed_roles": ["vendor"],
+                "tags": [f"prod-{tag}"] if kind == "tagged" else ["test"]}).raise_for_status()
+        created = admin.post("/api/admin/policies", json=rule).raise_for_status().json()
+        assert created["scope"]["tags"] == [f"prod-{tag}"]
+        assert admin.post("/api/admin/policies", json={**rule, "name": "bad tag", "scope": {"tags": ["Not A Tag"]}}
+                          ).status_code == 422
+    ran = {}
+    try:
+        for kind, conn_id in conns.items():
+            target, allowed = home / f"gr-tag-{kind}-{tag}", home / f"gr-tag-ok-{kind}-{tag}"
+            with gateway.api("vendor") as vendor:
+                token = vendor.post(f"/api/connections/{conn_id}/tunnel-token").raise_for_status().json()["token"]
+            client = await TunnelClient.open(gateway.url, token, keep=True)
+            try:
+                await client.first_frame()
+                await asyncio.sleep(1.0)  # the rest of the first picture, as drive_session does
+                guarded = gateway.app.state.services.active[client.session_id].guard is not None
+                assert guarded == (kind == "tagged"), f"{kind}: the session's relay has rules: {guarded}"
+                await client.type(f": prod{tag}; touch ~/{target.name}\n")
+                await _ctrl_u(client)
+                await client.type(f"touch ~/{allowed.name}\n")
+                await asyncio.to_thread(wait_for, allowed.exists, 60, 0.2, "the allowed command to run")
+                ran[kind] = target.exists()
+            finally:
+                await client.disconnect()
+                for path in (target, allowed):
+                    path.unlink(missing_ok=True)
+        assert ran == {"tagged": False, "untagged": True}, ran
+    finally:
+        with gateway.api("admin") as admin:
+            admin.delete(f"/api/admin/policies/{created['id']}")
+            for conn_id in conns.values():
+                admin.delete(f"/api/admin/connections/{conn_id}")

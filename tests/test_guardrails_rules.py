@@ -53,6 +53,12 @@ def test_sources_and_scopes_select_the_rules_that_apply():
     assert [r.name for r in rules.scoped("bob", "operator", "prod").rules] == ["t", "s"]
     assert [r.name for r in rules.scoped("eve", "vendor", "prod").rules] == ["t", "s", "v"]
     assert [r.name for r in rules.scoped("eve", "vendor", "test").rules] == ["t", "s"]
+    tagged = RuleSet([rule("words", ["secret"], scope=Scope(tags=("prod", "pci")), name="p")], TIMEOUT_MS)
+    assert [r.name for r in tagged.scoped("eve", "vendor", "db1", ("pci", "eu")).rules] == ["p"]
+    assert tagged.scoped("eve", "vendor", "db1", ("test",)).rules == []
+    assert tagged.scoped("eve", "vendor", "db1").rules == []
+    assert Scope.from_dict(Scope(tags=("prod",)).to_dict()) == Scope(tags=("prod",))
+    assert Scope.from_dict({"connections": ["a"]}).tags == ()  # policies saved before tags were a scope
 
 
 @pytest.mark.parametrize("kind,value,why", [

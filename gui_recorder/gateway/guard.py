@@ -86,7 +86,7 @@ class Guardrails:
             if identity is None:
                 continue
             session_id, username, role, connection_id = identity
-            rules = every.scoped(username, role, connection_id)
+            rules = every.scoped(username, role, connection_id, policies.connection_tags(self.db, connection_id))
             if relay.guard is None:
                 relay.guard = self._guard_for(session_id, username, connection_id, rules)
             else:
@@ -101,11 +101,12 @@ class Guardrails:
             return None  # nothing to check: the relay keeps its fast path
         return SessionGuard(SessionContext(session_id, username, connection_id), typed, clipboard)
 
-    def session_guard(self, session_id: str, username: str, role: str, connection_id: str) -> SessionGuard | None:
+    def session_guard(self, session_id: str, username: str, role: str, connection_id: str,
+                      tags: tuple[str, ...] = ()) -> SessionGuard | None:
         if self._stamp is None:
             self._stamp = policies.stamp(self.db)
         rules = policies.rules_for_session(self.db, self.settings.guardrail_regex_timeout_ms, username, role,
-                                           connection_id)
+                                           connection_id, tags)
         return self._guard_for(session_id, username, connection_id, rules)
 
     def raise_hits(self, guard: SessionGuard, offset_ms: int | None) -> None:

@@ -119,7 +119,7 @@ async def _tunnel(websocket: WebSocket, services: Services, token: str, width: i
 
         # The guardrail rules in force for this user and connection, before the target is reached.
         guard = await asyncio.to_thread(services.guardrails.session_guard, session.id, user.username, user.role,
-                                        connection.id)
+                                        connection.id, tuple(connection.tags or ()))
         client_policy = ClientPolicy.from_recording_policy(policy)
         definition = connections.definition_for(connection, settings, client_policy)
         try:

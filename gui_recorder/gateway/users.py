@@ -34,12 +34,11 @@ from gui_recorder.errors import AccountError, ConflictError, ForbiddenError, Not
 from gui_recorder.gateway import audit
 from gui_recorder.gateway.accounts import _hashing
 from gui_recorder.gateway.passwords import check_password
-from gui_recorder.vocabulary import ROLES, USER_SOURCES, Role, UserSource
+from gui_recorder.vocabulary import ROLES, TAG_PATTERN, USER_SOURCES, Role, UserSource
 
 # Directory and provider names may carry dots and @ (``jane.doe@example.org``).
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 GROUP_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,63}$"
-TAG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 MAX_GROUPS = 200
 MAX_TAGS = 50
 # What an external account stores as its hash: argon2 cannot verify it, so no password ever opens it.

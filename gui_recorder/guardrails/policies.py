@@ -7,20 +7,24 @@ A session takes the rules in force when it opens.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 
 from gui_recorder.db import Database
-from gui_recorder.db.models import Policy
+from gui_recorder.db.models import Connection, Policy
 from gui_recorder.errors import ConflictError, NotFoundError
 from gui_recorder.guardrails.rules import Rule, RuleSet, Scope, check_combination, compile_pattern
-from gui_recorder.vocabulary import MatchKind, RuleAction, RuleSource, Severity
+from gui_recorder.vocabulary import TAG_PATTERN, MatchKind, RuleAction, RuleSource, Severity
 
 
 class ScopeIn(BaseModel):
     connections: list[str] = Field(default_factory=list, max_length=500)
     roles: list[str] = Field(default_factory=list, max_length=20)
     users: list[str] = Field(default_factory=list, max_length=500)
+    tags: list[Annotated[str, StringConstraints(pattern=TAG_PATTERN)]] = Field(
+        default_factory=list, max_length=50, description="connections carrying any of these tags")
 
 
 class PolicyIn(BaseModel):
@@ -131,5 +135,13 @@ def stamp(db: Database) -> tuple:
         return tuple(s.execute(select(func.count(), func.max(Policy.id), func.max(Policy.updated_at))).one())
 
 
-def rules_for_session(db: Database, timeout_ms: float, username: str, role: str, connection_id: str) -> RuleSet:
-    return rules_in_force(db, timeout_ms).scoped(username, role, connection_id)
+def connection_tags(db: Database, connection_id: str) -> tuple[str, ...]:
+    """The tags a connection carries now (what a rule's ``tags`` scope matches)."""
+    with db.session() as s:
+        row = s.get(Connection, connection_id)
+        return tuple(row.tags or ()) if row is not None else ()
+
+
+def rules_for_session(db: Database, timeout_ms: float, username: str, role: str, connection_id: str,
+                      tags: tuple[str, ...] = ()) -> RuleSet:
+    return rules_in_force(db, timeout_ms).scoped(username, role, connection_id, tags)

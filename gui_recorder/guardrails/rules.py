@@ -43,23 +43,27 @@ PRESETS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class Scope:
-    """Who and where a rule applies; an empty list is "all"."""
+    """Who and where a rule applies; an empty list is "all". ``tags``: connections carrying any of these
+    tags (the same tags that grant access), so a rule follows a new production server without an edit."""
 
     connections: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict | None) -> "Scope":
         data = data or {}
-        return cls(*(tuple(str(v) for v in data.get(k) or ()) for k in ("connections", "roles", "users")))
+        return cls(*(tuple(str(v) for v in data.get(k) or ()) for k in ("connections", "roles", "users", "tags")))
 
     def to_dict(self) -> dict[str, list[str]]:
-        return {"connections": list(self.connections), "roles": list(self.roles), "users": list(self.users)}
+        return {"connections": list(self.connections), "roles": list(self.roles), "users": list(self.users),
+                "tags": list(self.tags)}
 
-    def applies(self, username: str, role: str, connection_id: str) -> bool:
+    def applies(self, username: str, role: str, connection_id: str, tags: Iterable[str] = ()) -> bool:
         return ((not self.connections or connection_id in self.connections)
-                and (not self.roles or role in self.roles) and (not self.users or username in self.users))
+                and (not self.roles or role in self.roles) and (not self.users or username in self.users)
+                and (not self.tags or not set(self.tags).isdisjoint(tags)))
 
 
 @dataclass(frozen=True)
@@ -185,8 +189,10 @@ class RuleSet:
     def reading(self, source: str) -> "RuleSet":
         return RuleSet([r for r in self.rules if r.reads(source)], self.timeout_ms)
 
-    def scoped(self, username: str, role: str, connection_id: str) -> "RuleSet":
-        return RuleSet([r for r in self.rules if r.scope.applies(username, role, connection_id)], self.timeout_ms)
+    def scoped(self, username: str, role: str, connection_id: str, tags: Iterable[str] = ()) -> "RuleSet":
+        tags = tuple(tags)
+        return RuleSet([r for r in self.rules if r.scope.applies(username, role, connection_id, tags)],
+                       self.timeout_ms)
 
     def match(self, text: str, source: str) -> list[Hit]:
         if not text:

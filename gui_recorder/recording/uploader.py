@@ -185,6 +185,11 @@ class Uploader:
                                           else ("the gateway stopped while the session ran", True, None))
             self.spool.recover(session_dir, reason, interrupted=interrupted, recording_error=error)
         meta = self._read_json(session_dir / SESSION_FILE)
+        sealed = sorted(session_dir.glob("*.guac"))
+        if not sealed and not meta.get("finished"):
+            # A live session between segments: nothing to do. (Going on put its data key again on each
+            # pass until its first segment was stored: 50 PUTs a second at 50 new sessions.)
+            return 0
         local = session_dir / LOCAL_MANIFEST
         manifest = self._read_json(local) if local.exists() else new_manifest(session_id, meta)
         manifest["meta"] = meta
@@ -193,7 +198,7 @@ class Uploader:
         object_meta = {"session": session_id, "user": str(meta.get("user", "")),
                        "connection": str(meta.get("connection", "")), "tier": self.store.tier}
         self._seal_manifest(session_dir, manifest, object_meta)
-        for path in sorted(session_dir.glob("*.guac")):
+        for path in sealed:
             info = self._read_json(path.with_suffix(".json"))
             if info["index"] not in done:
                 data = path.read_bytes()

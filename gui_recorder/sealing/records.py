@@ -35,20 +35,42 @@ MAX_RECORD = FINAL_BIT - 1
 OVERHEAD = HEADER.size + NONCE_BYTES + TAG_BYTES
 
 
+_PLACE = struct.Struct(">IIB")
+NONCES_PER_FETCH = 256
+
+
+def _ad_prefix(session_id: str) -> bytes:
+    return b"gui-recorder seal v1\0" + session_id.encode() + b"\0"
+
+
 def associated_data(session_id: str, segment: int, record: int, final: bool) -> bytes:
-    return b"gui-recorder seal v1\0" + session_id.encode() + b"\0" + struct.pack(">IIB", segment, record, final)
+    return _ad_prefix(session_id) + _PLACE.pack(segment, record, final)
 
 
 class RecordSealer:
-    """Encrypts one session's records with its data key."""
+    """Encrypts one session's records with its data key.
+
+    Nonces are random, 96 bits each, as before, but fetched from the kernel 256 at a time: one
+    getrandom(2) per record was a quarter of the cost of sealing it, on the relay's hot path (each
+    spool write is a record). A sealer belongs to one session, whose writes are sequential.
+    """
 
     def __init__(self, session_id: str, data_key: bytes):
         self.session_id = session_id
         self._aead = AESGCM(data_key)
+        self._prefix = _ad_prefix(session_id)
+        self._nonces, self._next = b"", 0
+
+    def _nonce(self) -> bytes:
+        if self._next >= len(self._nonces):
+            self._nonces, self._next = os.urandom(NONCE_BYTES * NONCES_PER_FETCH), 0
+        nonce = self._nonces[self._next:self._next + NONCE_BYTES]
+        self._next += NONCE_BYTES
+        return nonce
 
     def seal(self, segment: int, record: int, plaintext: bytes, final: bool = False) -> bytes:
-        nonce = os.urandom(NONCE_BYTES)
-        ct = self._aead.encrypt(nonce, plaintext, associated_data(self.session_id, segment, record, final))
+        nonce = self._nonce()
+        ct = self._aead.encrypt(nonce, plaintext, self._prefix + _PLACE.pack(segment, record, final))
         return HEADER.pack(len(ct) | (FINAL_BIT if final else 0)) + nonce + ct
 
     def open(self, segment: int, data: bytes, *, allow_torn_tail: bool = False) -> Iterator[bytes]:

@@ -25,7 +25,7 @@ from gui_recorder.errors import (GuiRecorderError, KeyUnavailableError, NotFound
                                  TamperedError)
 from gui_recorder.guardrails import alerts as guard_alerts
 from gui_recorder.guardrails import notify as guard_notify
-from gui_recorder.guardrails.policies import rules_in_force
+from gui_recorder.guardrails.policies import connection_tags, rules_in_force
 from gui_recorder.guardrails.policies import stamp as policy_stamp
 from gui_recorder.guardrails.rules import RuleSet
 from gui_recorder.recording.reader import load_envelope
@@ -219,7 +219,8 @@ class LiveIndexer:
             stamp = policy_stamp(ctx.db)
             if self._rules is None or self._rules[0] != stamp:  # compiled again only when a policy changed
                 self._rules = (stamp, rules_in_force(ctx.db, timeout_ms).reading("screen"))
-            rules: RuleSet = self._rules[1].scoped(row.username, user.role if user else "", row.connection_id).prepare()
+            rules: RuleSet = self._rules[1].scoped(row.username, user.role if user else "", row.connection_id,
+                                                   connection_tags(ctx.db, row.connection_id)).prepare()
             if not rules:
                 return
             session = guard_alerts.SessionContext(row.id, row.username, row.connection_id)

@@ -78,7 +78,8 @@ async function savePolicy(event) {
     name: $('p-name').value, match_kind: kind,
     match_value: kind === 'words' ? raw.split('\n').map((w) => w.trim()).filter(Boolean) : [raw.trim()],
     source: $('p-source').value, severity: $('p-severity').value, action: $('p-action').value,
-    scope: { connections: list($('p-connections').value), roles: list($('p-roles').value), users: list($('p-users').value) },
+    scope: { connections: list($('p-connections').value), roles: list($('p-roles').value), users: list($('p-users').value),
+             tags: list($('p-tags').value) },
   };
   try {
     await api('POST', '/api/admin/policies', spec);
