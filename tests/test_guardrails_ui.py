@@ -55,3 +55,49 @@ def test_the_guardrails_page_saves_rules_acknowledges_alerts_and_lists_access_re
         assert page.locator("#alerts-body tr", has_text=f"ui rule {tag}").count() == 1
     finally:
         context.close()
+
+
+def test_a_vendor_requests_access_on_the_start_page_and_opens_the_connection_once_approved(
+        gateway, browser, stack, artifacts):
+    tag = secrets.token_hex(3)
+    conn_id = f"vnc-jit-{tag}"
+    with gateway.api("admin") as admin:
+        admin.post("/api/admin/connections", json={
+            "id": conn_id, "name": f"Production desktop {tag}", "protocol": "vnc", "host": stack.vnc.host,
+            "port": stack.vnc.port, "password": stack.vnc.password, "allowed_roles": ["vendor"],
+            "recording_policy": {"require_approval": True}}).raise_for_status()
+    context, page = signed_in(browser, gateway, "vendor")
+    try:
+        gated = page.locator(f".connection-gated[data-connection-id='{conn_id}']")
+        gated.wait_for(timeout=10_000)
+        assert page.locator(f"a.connection[data-connection-id='{conn_id}']").count() == 0, "no link before approval"
+        gated.locator("button[type='submit']").click()  # no reason yet: refused on the page
+        assert "Say why" in gated.locator("[role='alert']").inner_text()
+        gated.locator("textarea").fill(f"patching KB{tag}, ticket CHG-{tag}")
+        gated.locator("select").select_option("2")
+        page.screenshot(path=str(artifacts / "ui-access-gated.png"), full_page=True)
+        gated.locator("button[type='submit']").click()
+        page.locator("#request-list li[data-status='pending']", has_text=conn_id).wait_for(timeout=10_000)
+
+        with gateway.api("admin") as admin:
+            pending = [r for r in admin.get("/api/admin/access-requests", params={"status": "pending"}).json()
+                       if r["connection_id"] == conn_id]
+            assert len(pending) == 1 and pending[0]["user"] == "vendor" and f"KB{tag}" in pending[0]["reason"]
+            hours = (datetime.fromisoformat(pending[0]["ends_at"]) - datetime.fromisoformat(pending[0]["starts_at"]))
+            assert abs(hours - timedelta(hours=2)) < timedelta(seconds=5), hours
+            admin.post(f"/api/admin/access-requests/{pending[0]['id']}/decision",
+                       json={"approve": True, "note": f"ok {tag}"}).raise_for_status()
+
+        page.click("#refresh")
+        link = page.locator(f"a.connection[data-connection-id='{conn_id}']")
+        link.wait_for(timeout=10_000)
+        assert "until" in link.inner_text()
+        approved = page.locator("#request-list li[data-status='approved']", has_text=conn_id)
+        assert f"ok {tag}" in approved.inner_text() and "by admin" in approved.inner_text()
+        page.screenshot(path=str(artifacts / "ui-access-request.png"), full_page=True)
+        link.click()
+        page.locator("body[data-state='connected']").wait_for(timeout=30_000)  # the window lets the session open
+    finally:
+        context.close()
+        with gateway.api("admin") as admin:
+            admin.delete(f"/api/admin/connections/{conn_id}")

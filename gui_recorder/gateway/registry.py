@@ -6,6 +6,8 @@ are ``gateway.connections``.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
@@ -27,9 +29,25 @@ ADMIN = require_capability(Capability.CONNECTION_ADMIN)
 
 # Plain def routes: database work and sealing, which FastAPI runs in its thread pool.
 
-@router.get("/api/connections", response_model=list[ConnectionOut])
-def my_connections(services: ServicesDep, user: User = Depends(USE)) -> list[ConnectionOut]:
-    return [ConnectionOut(id=r.id, name=r.name, protocol=r.protocol) for r in grants.openable(services.db, user)]
+class MyConnectionOut(ConnectionOut):
+    requires_approval: bool = Field(False, description="sessions only inside an approved access window")
+    access_until: datetime | None = Field(None, description="the end of the approved window open now, if any")
+
+
+@router.get("/api/connections", response_model=list[MyConnectionOut])
+def my_connections(services: ServicesDep, user: User = Depends(USE)) -> list[MyConnectionOut]:
+    out = []
+    for r in grants.openable(services.db, user):
+        gated = bool((r.recording_policy or {}).get("require_approval"))
+        until = None
+        if gated:
+            try:
+                until = approvals.open_window(services.db, user.username, r.id)
+            except ForbiddenError:
+                pass
+        out.append(MyConnectionOut(id=r.id, name=r.name, protocol=r.protocol, requires_approval=gated,
+                                   access_until=until))
+    return out
 
 
 class TunnelTokenOut(BaseModel):

@@ -67,6 +67,11 @@ export const signInProviders = () => api('GET', '/api/auth/providers');
 export const logout = () => api('POST', '/api/auth/logout');
 export const me = () => api('GET', '/api/auth/me');
 export const listConnections = () => api('GET', '/api/connections');
+// Just-in-time access (issue 14): ask for a window on a connection that needs one; your requests.
+export const requestAccess = (connectionId, reason, startsAt, endsAt) =>
+  api('POST', `/api/connections/${encodeURIComponent(connectionId)}/access-requests`,
+    { reason, starts_at: startsAt.toISOString(), ends_at: endsAt.toISOString() });
+export const myAccessRequests = () => api('GET', '/api/access-requests');
 export const tunnelToken = (connectionId, consentVersion) =>
   api('POST', `/api/connections/${encodeURIComponent(connectionId)}/tunnel-token`,
     consentVersion ? { consent_version: consentVersion } : undefined);

@@ -6,7 +6,8 @@
 // (enrolment shows the QR code the gateway made, then the recovery codes once), or single sign-on:
 // a link to the provider, which sends the browser back here signed in, or with `#sso-error=...`.
 
-import { listConnections, login, logout, me, secondFactor, signInProviders } from './api.js';
+import { listConnections, login, logout, me, myAccessRequests, requestAccess, secondFactor,
+  signInProviders } from './api.js';
 import { describeApiError } from './status.js';
 
 // Who may review recordings comes from /api/auth/me (`capabilities`); the API enforces it,
@@ -15,6 +16,8 @@ const REVIEW_CAPABILITY = 'session.view_all';
 
 // Protocols we know get their own badge colour; anything else gets the neutral one.
 const KNOWN_PROTOCOLS = new Set(['rdp', 'vnc']);
+// How long an access window may be asked for from this page (the API allows up to its own maximum).
+const WINDOW_HOURS = [1, 2, 4, 8, 24];
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -34,6 +37,8 @@ const ui = {
   refresh: $('refresh'),
   list: $('connection-list'),
   listStatus: $('connections-status'),
+  requestsSection: $('requests-section'),
+  requests: $('request-list'),
   sso: $('sso'),
   ssoLogin: $('sso-login'),
   mfaView: $('mfa-view'),
@@ -83,33 +88,137 @@ function showUser(user) {
   ui.sessionsLink.hidden = !capabilities.includes(REVIEW_CAPABILITY);
 }
 
-/** One list item: a link to the client page with the name and a protocol badge. */
-function connectionItem(conn) {
-  const protocol = String(conn.protocol || '').toLowerCase();
-  const li = document.createElement('li');
-  const a = document.createElement('a');
-  a.className = 'connection';
-  a.href = `client.html?id=${encodeURIComponent(String(conn.id))}`;
-  a.dataset.connectionId = String(conn.id);
+function when(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString([], { dateStyle: 'short', timeStyle: 'short' });
+}
 
+function badgeFor(protocol) {
   const badge = document.createElement('span');
   badge.className = 'badge' + (KNOWN_PROTOCOLS.has(protocol) ? ` badge-${protocol}` : '');
   badge.textContent = protocol || '?';
   badge.title = `Protocol: ${protocol ? protocol.toUpperCase() : 'unknown'}`;
+  return badge;
+}
 
+function nameFor(conn) {
   const name = document.createElement('span');
   name.className = 'name';
   name.textContent = String(conn.name ?? conn.id); // textContent: names are never HTML
+  return name;
+}
+
+/** One list item: a link to the client page with the name and a protocol badge; a connection that
+ * needs an approved access window and has none open gets a request form instead of the link. */
+function connectionItem(conn) {
+  const protocol = String(conn.protocol || '').toLowerCase();
+  const li = document.createElement('li');
+  if (conn.requires_approval && !conn.access_until) {
+    li.append(requestItem(conn, protocol));
+    return li;
+  }
+  const a = document.createElement('a');
+  a.className = 'connection';
+  a.href = `client.html?id=${encodeURIComponent(String(conn.id))}`;
+  a.dataset.connectionId = String(conn.id);
+  const badge = badgeFor(protocol);
+  const name = nameFor(conn);
 
   const open = document.createElement('span');
   open.className = 'open';
   open.setAttribute('aria-hidden', 'true');
   open.textContent = 'Open →';
 
+  a.setAttribute('aria-label', `Open ${name.textContent} (${badge.textContent.toUpperCase()}, recorded)`
+    + (conn.access_until ? `, access until ${when(conn.access_until)}` : ''));
+  if (conn.access_until) {
+    const until = Object.assign(document.createElement('small'), { className: 'until muted' });
+    until.textContent = `access until ${when(conn.access_until)}`;
+    name.append(until);
+  }
   a.append(badge, name, open);
-  a.setAttribute('aria-label', `Open ${name.textContent} (${badge.textContent.toUpperCase()}, recorded)`);
   li.append(a);
   return li;
+}
+
+/** A connection behind approval: why it cannot be opened, and the form to ask for a window. */
+function requestItem(conn, protocol) {
+  const box = document.createElement('div');
+  box.className = 'connection connection-gated';
+  box.dataset.connectionId = String(conn.id);
+  const head = document.createElement('div');
+  head.className = 'connection-head';
+  const needs = document.createElement('span');
+  needs.className = 'muted';
+  needs.textContent = 'Needs an approved access window';
+  head.append(badgeFor(protocol), nameFor(conn), needs);
+
+  const form = document.createElement('form');
+  form.className = 'request-form';
+  form.noValidate = true;
+  const reasonId = `reason-${conn.id}`;
+  const hoursId = `hours-${conn.id}`;
+  const reasonLabel = Object.assign(document.createElement('label'), { htmlFor: reasonId, textContent: 'Reason' });
+  const reason = Object.assign(document.createElement('textarea'), { id: reasonId, name: 'reason', rows: 2,
+    maxLength: 2000, required: true, placeholder: 'What you will do, and the ticket it is for' });
+  const hoursLabel = Object.assign(document.createElement('label'), { htmlFor: hoursId, textContent: 'For' });
+  const hours = Object.assign(document.createElement('select'), { id: hoursId, name: 'hours' });
+  hours.append(...WINDOW_HOURS.map((h) => Object.assign(document.createElement('option'),
+    { value: String(h), textContent: h === 1 ? '1 hour, from now' : `${h} hours, from now` })));
+  const error = Object.assign(document.createElement('div'), { className: 'alert', hidden: true });
+  error.setAttribute('role', 'alert');
+  const submit = Object.assign(document.createElement('button'), { type: 'submit', className: 'button button-primary',
+    textContent: 'Request access' });
+  form.append(reasonLabel, reason, hoursLabel, hours, error, submit);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const text = reason.value.trim();
+    if (text.length < 3) { showError(error, 'Say why you need access (a few words at least).'); reason.focus(); return; }
+    submit.disabled = true;
+    try {
+      const start = new Date();
+      await requestAccess(String(conn.id), text, start, new Date(start.getTime() + Number(hours.value) * 3600_000));
+      showError(error, '');
+      reason.value = '';
+      await loadRequests();
+    } catch (err) {
+      if (err.status === 401) { showLogin('Your sign-in has expired. Sign in again.'); return; }
+      showError(error, describeApiError(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  box.append(head, form);
+  return box;
+}
+
+/** The user's access requests: pending, approved (with the window) or denied (with the note). */
+async function loadRequests() {
+  let requests;
+  try {
+    requests = await myAccessRequests();
+  } catch {
+    ui.requestsSection.hidden = true; // the list of connections still stands
+    return;
+  }
+  const items = Array.isArray(requests) ? requests : [];
+  ui.requestsSection.hidden = items.length === 0;
+  ui.requests.replaceChildren(...items.map((r) => {
+    const li = document.createElement('li');
+    li.className = `request request-${String(r.status)}`;
+    li.dataset.requestId = String(r.id);
+    li.dataset.status = String(r.status);
+    const status = Object.assign(document.createElement('strong'), { textContent: String(r.status) });
+    const what = document.createElement('span');
+    what.textContent = ` ${r.connection_id}, ${when(r.starts_at)} to ${when(r.ends_at)}: ${r.reason}`;
+    li.append(status, what);
+    if (r.decided_by) {
+      const by = Object.assign(document.createElement('span'), { className: 'muted' });
+      by.textContent = ` (by ${r.decided_by}${r.note ? `: ${r.note}` : ''})`;
+      li.append(by);
+    }
+    return li;
+  }));
 }
 
 async function loadConnections() {
@@ -140,7 +249,7 @@ async function loadConnections() {
 async function showConnections(user) {
   showUser(user);
   setView('connections');
-  await loadConnections();
+  await Promise.all([loadConnections(), loadRequests()]);
 }
 
 /** The code step after a right password: enrolment (QR code and key) or a code from the app. */
@@ -244,7 +353,7 @@ ui.logout.addEventListener('click', async () => {
   showLogin('');
 });
 
-ui.refresh.addEventListener('click', () => loadConnections());
+ui.refresh.addEventListener('click', () => Promise.all([loadConnections(), loadRequests()]));
 
 /** The single sign-on button, when the gateway has a provider configured. */
 async function offerSingleSignOn() {
