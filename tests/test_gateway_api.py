@@ -264,8 +264,8 @@ async def test_each_user_sees_and_opens_only_granted_connections(gw):
                        "vendor": {"win-rdp"}, "vendor2": set(), "auditor": set()}
 
     vendor = await gw.api("vendor")
-    assert (await vendor.get("/api/connections")).json() == [{"id": "win-rdp", "name": "Windows",
-                                                               "protocol": "rdp"}]
+    assert (await vendor.get("/api/connections")).json() == [{"id": "win-rdp", "name": "Windows", "protocol": "rdp",
+                                                               "requires_approval": False, "access_until": None}]
     ok = await vendor.post("/api/connections/win-rdp/tunnel-token")
     assert ok.status_code == 200 and ok.json()["expires_in"] == gw.settings.tunnel_token_ttl_seconds
     denied = await vendor.post("/api/connections/lin-vnc/tunnel-token")
