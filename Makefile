@@ -15,6 +15,7 @@ bench: setup
 	.venv/bin/python bench/gateway.py
 	.venv/bin/python bench/render.py
 	.venv/bin/python bench/ocr.py
+	.venv/bin/python bench/ocr_fonts.py
 	.venv/bin/python bench/live_search.py
 	.venv/bin/python bench/search.py
 	.venv/bin/python bench/login.py

@@ -12,7 +12,9 @@ APT_PACKAGES=(xvfb x11vnc xterm xdotool x11-utils imagemagick freerdp2-shadow-x1
   # balancer, and the OCR languages with the fonts a target needs to draw them.
   rsyslog rsyslog-gnutls slapd ldap-utils softhsm2 openssh-server haproxy
   tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-spa tesseract-ocr-rus tesseract-ocr-chi-sim tesseract-ocr-jpn
-  fonts-noto-cjk)
+  fonts-noto-cjk
+  # English words for bench/ocr_fonts.py to show (picked at random from the dictionary).
+  wamerican)
 GUACD_PACKAGES=(guacd libguac-client-rdp0 libguac-client-vnc0 libguac-client-ssh0)
 
 missing=()
