@@ -11,6 +11,9 @@ import pytest
 from gui_recorder.stack import Stack, StackInfo
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# tesseract run in this process as the worker runs it (`ocr_threads`, default 1, set by cmd_worker):
+# OpenMP's threads, one per core, otherwise spin against each other and the rest of the suite.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
 @pytest.fixture(scope="session")
