@@ -119,6 +119,34 @@ def test_text_typed_over_several_frames_is_read_once_when_typing_stops():
     assert [i.text for i in new] == ["typing14"] and new[0].first_ms == 2800
 
 
+def test_text_shown_for_300_ms_and_replaced_is_read_from_its_last_look():
+    board = Board()
+    engine = BoardEngine(board)
+    ex = ScreenTextExtractor(engine, batch_ms=0)
+    feed(ex, board, 0, [board.draw("Delete all?", 10, 10)])
+    feed(ex, board, 150, [])
+    # Replaced after 400 ms on screen, long before it would settle (1 s): still read, with its times.
+    erased = board.erase("Delete all?")
+    new = feed(ex, board, 400, [erased, board.draw("Done", 10, 10, w=30)])
+    assert [(i.text, i.first_ms, i.last_ms) for i in new] == [("Delete all?", 0, 400)]
+    # What replaced it settles as usual; the flash is not on screen any more.
+    later = feed(ex, board, 1500, [])
+    assert [i.text for i in later] == ["Done"]
+    ex.flush()
+    assert ex.items[0].last_ms == 400
+
+
+def test_text_shown_for_less_than_300_ms_is_not_read():
+    board = Board()
+    engine = BoardEngine(board)
+    ex = ScreenTextExtractor(engine, batch_ms=0)
+    feed(ex, board, 0, [board.draw("blink", 10, 10)])
+    feed(ex, board, 250, [board.erase("blink")])
+    feed(ex, board, 2000, [])
+    ex.flush()
+    assert ex.items == [] and engine.images == []
+
+
 def test_same_text_in_the_same_place_is_not_stored_again():
     board = Board()
     ex = ScreenTextExtractor(BoardEngine(board), batch_ms=0)

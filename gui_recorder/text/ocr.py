@@ -3,7 +3,8 @@
 Fed the frames of the display model with their dirty rectangles,
 ``ScreenTextExtractor`` waits for each changed region to stay unchanged for
 ~1 s of recording time, grows it to whole text lines and cuts it into text
-rows. A row whose pixels were read before (a scrolled terminal line, a
+rows. A region replaced after it was still for 300 ms (a dialog that flashes
+up) is read from its last look, kept since its last change. A row whose pixels were read before (a scrolled terminal line, a
 neighbour of what changed) reuses that reading; new rows are packed into one
 image per batch for the injected OCR engine (tesseract costs ~0.17 CPU-s per
 start). Text already seen in the same place, or moments ago elsewhere (it
@@ -79,6 +80,7 @@ class _Row:
     y: int
     appeared_ms: int  # when its region last changed: when this text appeared
     seen_ms: int  # when it was cut from the screen
+    gone_ms: int | None = None  # when it was replaced, for a row read from a region's last look
 
 
 class ScreenTextExtractor:
@@ -121,12 +123,16 @@ class ScreenTextExtractor:
         self._frame, self._gray = frame, None
         height, width = frame.shape[:2]
         rects = [r for r in (clip(tuple(map(int, d)), width, height) for d in dirty) if r]
+        new: list[ScreenText] = []
         if rects:
+            # What was still for FLASH_MS and is replaced now was readable: read its last look.
+            new = self._cut_looks(self.tracker.about_to_change(rects, self._now))
             self._leave(rects, self._now)
             self.tracker.changed(rects, self._now)
             if self._queue:
                 self._changes.extend((self._now, r) for r in rects)
-        return self._settle()
+            self._take_looks()
+        return new + self._settle()
 
     def advance(self, offset_ms: int) -> list[ScreenText]:
         self._now = max(self._now, offset_ms)
@@ -148,6 +154,27 @@ class ScreenTextExtractor:
             new += self._process_queue()
         return new
 
+    def _gray_frame(self) -> np.ndarray:
+        if self._gray is None:
+            frame = self._frame
+            self._gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        return self._gray
+
+    def _take_looks(self) -> None:
+        """The pixels of the regions that changed just now, kept until they settle or change again."""
+        gray = self._gray_frame()
+        for region in self.tracker.pending:
+            if region.last_change_ms == self._now:
+                rx, ry, rw, rh = grow_to_text(gray, region.rect)
+                region.look, region.look_at = gray[ry:ry + rh, rx:rx + rw].copy(), (rx, ry)
+
+    def _cut_looks(self, regions: list[Region]) -> list[ScreenText]:
+        new: list[ScreenText] = []
+        for region in regions:
+            new.extend(self._cut_rows(region.look, *region.look_at, region.last_change_ms, gone_ms=self._now))
+            region.look = None
+        return new
+
     def _leave(self, rects: list[Rect], now: int) -> None:
         """Items under a change may be gone: they were last seen now."""
         staying = []
@@ -162,29 +189,33 @@ class ScreenTextExtractor:
         """Cut the text rows of settled regions; rows read before are resolved at once."""
         if not regions or self._frame is None:
             return []
-        if self._gray is None:
-            frame = self._frame
-            self._gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+        gray = self._gray_frame()
         new: list[ScreenText] = []
         for region in regions:
-            rx, ry, rw, rh = grow_to_text(self._gray, region.rect)
-            crop = self._gray[ry:ry + rh, rx:rx + rw]
-            for left, top, w, h in text_rows(crop):
-                band = crop[top:top + h, left:left + w]
-                # Cut to its ink, a row hashes the same wherever it moves
-                # (scrolling) and whatever region it is read with.
-                key = hashlib.blake2b(band.tobytes(), digest_size=16,
-                                      person=w.to_bytes(8, "little")).digest()
-                row = _Row(key, band, rx + left, ry + top, region.last_change_ms, self._now)
-                cached = self._rows.get(key)
-                if cached is None:
-                    row.band = band.copy()
-                    self._queue.append(row)
-                    self._queued_pixels += band.size
-                else:
-                    self._rows.move_to_end(key)
-                    self.stats.rows_reused += 1
-                    new.extend(self._place(row, cached))
+            region.look = None
+            rx, ry, rw, rh = grow_to_text(gray, region.rect)
+            new.extend(self._cut_rows(gray[ry:ry + rh, rx:rx + rw], rx, ry, region.last_change_ms))
+        return new
+
+    def _cut_rows(self, crop: np.ndarray, rx: int, ry: int, appeared_ms: int,
+                  gone_ms: int | None = None) -> list[ScreenText]:
+        new: list[ScreenText] = []
+        for left, top, w, h in text_rows(crop):
+            band = crop[top:top + h, left:left + w]
+            # Cut to its ink, a row hashes the same wherever it moves
+            # (scrolling) and whatever region it is read with.
+            key = hashlib.blake2b(band.tobytes(), digest_size=16,
+                                  person=w.to_bytes(8, "little")).digest()
+            row = _Row(key, band, rx + left, ry + top, appeared_ms, self._now, gone_ms)
+            cached = self._rows.get(key)
+            if cached is None:
+                row.band = band.copy()
+                self._queue.append(row)
+                self._queued_pixels += band.size
+            else:
+                self._rows.move_to_end(key)
+                self.stats.rows_reused += 1
+                new.extend(self._place(row, cached))
         return new
 
     def _process_queue(self) -> list[ScreenText]:
@@ -218,7 +249,7 @@ class ScreenTextExtractor:
         new = []
         for line in lines:
             box = (row.x + line.x, row.y + line.y, line.w, line.h)
-            new.extend(self._absorb(line.text, box, line.confidence, row.appeared_ms, row.seen_ms))
+            new.extend(self._absorb(line.text, box, line.confidence, row.appeared_ms, row.seen_ms, row.gone_ms))
         return new
 
     def _ocr_stacked(self, bands: list[np.ndarray]) -> list[list[OcrLine]]:
@@ -250,11 +281,11 @@ class ScreenTextExtractor:
         return out
 
     def _absorb(self, text: str, box: Rect, confidence: float, appeared_ms: int,
-                seen_ms: int) -> list[ScreenText]:
+                seen_ms: int, gone_ms: int | None = None) -> list[ScreenText]:
         key = normalize(text)
         if not key:
             return []
-        covered = self._covered_after(box, seen_ms) if self._changes else None
+        covered = gone_ms if gone_ms is not None else self._covered_after(box, seen_ms) if self._changes else None
         last = covered if covered is not None else seen_ms
         for item in self._by_text.get(key, ()):
             same_place = abs(item.x - box[0]) <= SAME_PLACE_PX and abs(item.y - box[1]) <= SAME_PLACE_PX

@@ -16,6 +16,9 @@ import numpy as np
 Rect = tuple[int, int, int, int]  # x, y, w, h
 
 DEBOUNCE_MS = 1000
+# Text replaced after being still this long was on screen for a person to read (a dialog that flashes
+# up): it is read from its last look, though it never settled for DEBOUNCE_MS.
+FLASH_MS = 300
 MERGE_GAP = 12  # px: rects closer than this are one region (neighbouring glyph cells)
 # Growing to text lines: columns without ink for this many px end a line
 # (two or three spaces of a 14 px font; words within a label stay together).
@@ -150,6 +153,10 @@ class Region:
     rect: Rect
     first_change_ms: int
     last_change_ms: int
+    # Its pixels as of its last change (gray, grown to whole text lines) and where they were: what
+    # was on screen, should it change again before it settles (ocr.ScreenTextExtractor).
+    look: np.ndarray | None = None
+    look_at: tuple[int, int] = (0, 0)
 
 
 class RegionTracker:
@@ -186,6 +193,12 @@ class RegionTracker:
                 whole = Region(union(whole.rect, other.rect), min(whole.first_change_ms, other.first_change_ms),
                                max(whole.last_change_ms, other.last_change_ms))
             self.pending = [whole]
+
+    def about_to_change(self, rects: list[Rect], now_ms: int, still_ms: int = FLASH_MS) -> list[Region]:
+        """Pending regions that ``rects`` touch and that were still for ``still_ms``: call before
+        ``changed``, whose merge would forget what they showed."""
+        return [r for r in self.pending if r.look is not None and now_ms - r.last_change_ms >= still_ms
+                and any(intersects(r.rect, rect, self.merge_gap) for rect in rects)]
 
     def settled(self, now_ms: int) -> list[Region]:
         ready = [r for r in self.pending if now_ms - r.last_change_ms >= self.debounce_ms]
