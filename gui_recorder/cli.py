@@ -111,7 +111,8 @@ def build_worker(settings: Settings):
     ctx.db.create_all()
     # Every tier before anything reads them: live text looks into later tiers for moved sessions.
     ensure_buckets(*(tier.store for tier in ctx.tiers))
-    tiering = Tiering(ctx.tiers, drop_media=ctx.settings.cold_drop_media)
+    tiering = Tiering(ctx.tiers, drop_media=ctx.settings.cold_drop_media,
+                      rendered_media_days=ctx.settings.cold_rendered_media_days)
 
     def lifecycle_pass(ctx) -> None:
         # Expired sessions are forgotten, text included (issue 10: it used to stay searchable).

@@ -289,6 +289,11 @@ class Settings(BaseSettings):
     cold_drop_media: bool = Field(True, description="Rendered media (video, thumbnails, poster) stays in the first "
                                                     "tier only: moving a session on deletes it, and opening the "
                                                     "session later renders it again from the recording")
+    cold_rendered_media_days: float = Field(7.0, ge=0, le=3650,
+                                            description="Media rendered again for a moved session stays in the "
+                                                        "first tier this many days after it was made, so a review "
+                                                        "does not render it again each time; then a lifecycle "
+                                                        "pass drops it again")
     hot_capacity_bytes: int | None = Field(None, ge=0, description="Deprecated: the first tier's capacity "
                                                                    "(tiers[0].capacity_bytes)")
     cold_capacity_bytes: int | None = Field(None, ge=0, description="Deprecated: the second tier's capacity "

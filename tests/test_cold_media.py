@@ -79,3 +79,21 @@ def test_a_cold_session_without_media_renders_again_in_the_player(gateway, worke
         again = admin.get(f"/api/sessions/{session_id}/video-info").json()
         assert again["duration_ms"] == info["duration_ms"]
         assert not admin.get(f"/api/sessions/{session_id}").json()["video"].get("media_dropped")
+
+    # The media rendered again stays for `cold_rendered_media_days` after it was made (here 60, with
+    # the clock 40 days ahead: it is "40 days old"), so the next review does not render it again ...
+    def lifecycle(days_ahead: int, keep_days: float):
+        tiering = Tiering(tier_stores(settings), clock=lambda: real_now() + timedelta(days=days_ahead),
+                          drop_media=True, rendered_media_days=keep_days)
+        return run_lifecycle(db, tiering, settings.retention_days, services.search_index, {session_id})
+
+    kept = lifecycle(40, 60)
+    assert kept.moved == {} and kept.media_dropped == {}
+    assert len([k for k in keys(minio_client, hot, session_id) if "/media/" in k]) == 5, "kept for now"
+    # ... and a pass after that drops it again.
+    later = lifecycle(80, 60)
+    assert later.media_dropped.get(session_id, 0) >= info["media_bytes"]
+    assert keys(minio_client, hot, session_id) == []
+    with gateway.api("admin") as admin:
+        assert admin.get(f"/api/sessions/{session_id}").json()["video"]["media_dropped"]
+        assert admin.get(f"/api/sessions/{session_id}/recording").content == recording

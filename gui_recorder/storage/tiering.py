@@ -106,12 +106,15 @@ def is_media(key: str) -> bool:
 
 
 class Tiering:
-    def __init__(self, tiers: Sequence[StorageTier], clock: Clock = _utc_now, drop_media: bool = False):
+    def __init__(self, tiers: Sequence[StorageTier], clock: Clock = _utc_now, drop_media: bool = False,
+                 rendered_media_days: float = 7.0):
         if not tiers:
             raise ValueError("tiering needs at least one tier")
         self.tiers = list(tiers)
         self.now = clock
         self.drop_media = drop_media
+        # With drop_media: first-tier media younger than this (a render on demand) is kept for now.
+        self.rendered_media_age = timedelta(days=rendered_media_days)
 
     def due_tier(self, age: timedelta) -> int:
         """Index of the last tier whose after_days the age has reached (the first for a new session)."""
@@ -152,8 +155,9 @@ class Tiering:
         """Copy, verify, then delete every object of the session in a tier before ``into``.
 
         With ``drop_media`` its media is deleted rather than copied (bytes counted in
-        ``dropped``); a media object already in a later tier (moved before the setting)
-        stays there. Returns False when nothing was left in those tiers (already moved). The sources are
+        ``dropped``), unless it is younger than ``rendered_media_days`` (rendered again on
+        demand: it stays until a pass after that); a media object already in a later tier
+        (moved before the setting) stays there. Returns False when nothing was left in those tiers (already moved). The sources are
         taken from the nearest to the first: objects in the first tier were written last
         (a render after an earlier move), so they are the ones a same-named key keeps.
         """
@@ -162,10 +166,13 @@ class Tiering:
         metadata = {**s.metadata, "session": s.session_id, "tier": target.name,
                     "retain-until": s.retain_until().isoformat()}
         moved = False
+        now = self.now()
         for source in reversed(self.tiers[:into]):
             if not source.store.bucket_exists():
                 continue  # nothing can be in a bucket that is not there (as in delete_session)
-            objects = source.store.list(session_prefix(s.session_id))
+            objects = [o for o in source.store.list(session_prefix(s.session_id))
+                       if not (self.drop_media and is_media(o.key) and o.last_modified is not None
+                               and now - o.last_modified < self.rendered_media_age)]
             if not objects:
                 continue
             # The manifest last: while it is still in the source, the session reads from there.
