@@ -409,7 +409,8 @@ def main() -> None:
                           f"{r['cpu_ms_per_mb']:>9.1f} {rss:>23} {r['probes']:>7}", flush=True)
                 if unsealed:
                     on, off = dict(rows)["gateway+record"], dict(rows)["unsealed record"]
-                    print(f"{n:>8} {'sealing costs':>15} {on['cpu_ms_per_mb'] / off['cpu_ms_per_mb'] * 100 - 100:+.1f} % "
+                    extra = on['cpu_ms_per_mb'] / off['cpu_ms_per_mb'] * 100 - 100
+                    print(f"{n:>8} {'sealing costs':>15} {extra:+.1f} % "
                           f"CPU per MB, p50 {on['p50'] - off['p50']:+.2f} ms, p99 {on['p99'] - off['p99']:+.2f} ms",
                           flush=True)
                 # The next level starts once the gateway has closed every connection of this one to guacd.

@@ -73,8 +73,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
                                                                     lambda done: jobs.enqueue_all(db, done)),
             on_progress=lambda sid, manifest: rows.recording_stored(db, sid, manifest))
         ensure_buckets(*(t.store for t in tiers), fatal=False)  # every tier exists before anything reads it
+        # Moves and forgets (DELETE /api/sessions/{id}).
         tiering = Tiering(tiers, drop_media=settings.cold_drop_media,
-                          rendered_media_days=settings.cold_rendered_media_days)  # moves and forgets (DELETE /api/sessions/{id})
+                          rendered_media_days=settings.cold_rendered_media_days)
         services = Services(
             settings=settings, db=db, recordings=recordings, reader_store=TieredStore(tiers), tiering=tiering,
             usage=UsageCache(tiering), search_index=SearchIndex.from_settings(settings),

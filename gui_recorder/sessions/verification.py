@@ -35,7 +35,8 @@ def _manifest(tiers: list[StorageTier], session_id: str) -> dict:
     raise NotFoundError(f"no manifest of session {session_id} in any tier ({', '.join(t.name for t in tiers)})")
 
 
-def verify_session(tiers: list[StorageTier], session_id: str, public: Ed25519PublicKey | Iterable[Ed25519PublicKey]) -> Report:
+def verify_session(tiers: list[StorageTier], session_id: str,
+                   public: Ed25519PublicKey | Iterable[Ed25519PublicKey]) -> Report:
     manifest = _manifest(tiers, session_id)
     if "sealing" not in manifest:
         report = Report(session_id)

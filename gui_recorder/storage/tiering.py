@@ -157,7 +157,8 @@ class Tiering:
         With ``drop_media`` its media is deleted rather than copied (bytes counted in
         ``dropped``), unless it is younger than ``rendered_media_days`` (rendered again on
         demand: it stays until a pass after that); a media object already in a later tier
-        (moved before the setting) stays there. Returns False when nothing was left in those tiers (already moved). The sources are
+        (moved before the setting) stays there. Returns False when nothing was left in those
+        tiers (already moved). The sources are
         taken from the nearest to the first: objects in the first tier were written last
         (a render after an earlier move), so they are the ones a same-named key keeps.
         """

@@ -4,8 +4,9 @@ Fed the frames of the display model with their dirty rectangles,
 ``ScreenTextExtractor`` waits for each changed region to stay unchanged for
 ~1 s of recording time, grows it to whole text lines and cuts it into text
 rows. A region replaced after it was still for 300 ms (a dialog that flashes
-up) is read from its last look, kept since its last change. A row whose pixels were read before (a scrolled terminal line, a
-neighbour of what changed) reuses that reading; new rows are packed into one
+up) is read from its last look, kept since its last change. A row whose
+pixels were read before (a scrolled terminal line, a neighbour of what
+changed) reuses that reading; new rows are packed into one
 image per batch for the injected OCR engine (tesseract costs ~0.17 CPU-s per
 start). Text already seen in the same place, or moments ago elsewhere (it
 moved), is not stored again: its ``last_ms`` is extended. bench/ocr.py
