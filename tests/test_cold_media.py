@@ -92,7 +92,8 @@ def test_a_cold_session_without_media_renders_again_in_the_player(gateway, worke
     assert len([k for k in keys(minio_client, hot, session_id) if "/media/" in k]) == 5, "kept for now"
     # ... and a pass after that drops it again.
     later = lifecycle(80, 60)
-    assert later.media_dropped.get(session_id, 0) >= info["media_bytes"]
+    # The media rendered on demand (its own, faster profile: not the first render's size).
+    assert later.media_dropped.get(session_id, 0) >= again["media_bytes"] > 0
     assert keys(minio_client, hot, session_id) == []
     with gateway.api("admin") as admin:
         assert admin.get(f"/api/sessions/{session_id}").json()["video"]["media_dropped"]
