@@ -10,6 +10,7 @@ import time
 import httpx
 import websockets
 
+from conftest import wait_for
 from gui_recorder.protocol import Parser
 from support.clients import TunnelClient, tunnel_url
 
@@ -43,7 +44,11 @@ async def test_disabling_a_user_ends_their_live_session_and_their_tokens(gateway
             await client.wait_closed(timeout=30)
             print(f"\nsession ended {client.closed_at - asked:.2f} s after the disable was asked")
             assert client.error is not None and "disabled" in client.error[1], client.error
-            row = admin.get(f"/api/sessions/{client.session_id}").json()
+            # The row is written as the relay closes, just after the browser saw the close (a CI run
+            # read it a moment too early): awaited, not assumed.
+            row = await asyncio.to_thread(
+                wait_for, lambda: (r := admin.get(f"/api/sessions/{client.session_id}").json())["status"]
+                != "active" and r, 30, 0.1, "the session's row to say how it ended")
             assert row["status"] == "terminated" and "disabled" in row["end_reason"], row
             events = admin.get("/api/audit", params={"action": "user.disable"}).json()
             assert any(e["target"] == name and e["detail"]["relays_ended"] == 1 for e in events), events
