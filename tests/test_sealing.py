@@ -214,9 +214,11 @@ def test_reader_refuses_a_tampered_segment_after_serving_only_what_came_before(t
     assert bad.value.segment == 2 and served and b"sync" in served
 
 
-def test_a_killed_gateway_leaves_a_signed_prefix_and_recovery_signs_the_rest(tmp_path, keys):
+def _sealing_for_30_seconds(root, keys):
+    """A live session through a sealed spool, 30 frames a second apart (checkpoints signed on the way):
+    its spool session and recorder, still open, for a test to kill."""
     clock = Clock()
-    spool = SegmentSpool(tmp_path, max_bytes=400, max_seconds=60, sealing=keys)
+    spool = SegmentSpool(root, max_bytes=400, max_seconds=60, sealing=keys)
     session = spool.open_session("s1", {"user": "u"})
     _use_clock(session, clock)
     rec = SessionRecorder(session, clock=clock)
@@ -225,6 +227,11 @@ def test_a_killed_gateway_leaves_a_signed_prefix_and_recovery_signs_the_rest(tmp
         rec.server(batch, "".join(encode(x) for x in batch))
         clock.t += 1.0
         rec.seal_pending()
+    return session, rec
+
+
+def test_a_killed_gateway_leaves_a_signed_prefix_and_recovery_signs_the_rest(tmp_path, keys):
+    session, rec = _sealing_for_30_seconds(tmp_path, keys)
     last = [Instruction("rect", 0, 1, 1, 10, 10), Instruction("sync", 9000)]
     rec.server(last, "".join(encode(x) for x in last))  # written, not yet sealed
     session.abandon()  # SIGKILL: nothing more runs in this process
@@ -248,16 +255,7 @@ def test_a_change_of_signing_key_verifies_with_both_keys_and_the_bundle_carries_
     """Key A signs the session's first checkpoints, the gateway is killed, and its successor, with key B
     since, signs the recovered end: each key alone fails, naming the other; both trusted pass, and the
     evidence bundle carries both keys, its README's openssl steps verifying every checkpoint."""
-    clock = Clock()
-    spool = SegmentSpool(tmp_path, max_bytes=400, max_seconds=60, sealing=keys)
-    session = spool.open_session("s1", {"user": "u"})
-    _use_clock(session, clock)
-    rec = SessionRecorder(session, clock=clock)
-    for i in range(30):
-        batch = [Instruction("rect", 0, i, i, 10, 10), Instruction("sync", 5000 + 40 * i)]
-        rec.server(batch, "".join(encode(x) for x in batch))
-        clock.t += 1.0
-        rec.seal_pending()
+    session, _ = _sealing_for_30_seconds(tmp_path, keys)
     session.abandon()  # SIGKILL
     old = keys.signer
     new = SealingKeys(keys.keyring, FileSigner.load(tmp_path / "keys" / "signing-2.pem", create=True),
