@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import wait_for
-from support.sessions import drive_session
+from support.sessions import drive_session, found_on_screen
 
 GERMAN = ["Größe", "Übung", "Prüfung", "Schlüssel", "Lösung", "Änderung", "Bücher", "Gebäude", "Brücke",
           "Gemüse", "Küche", "Fähre", "Straße", "Grüße"]
@@ -77,8 +77,7 @@ async def test_german_russian_and_chinese_screen_words_are_found(gateway, worker
         words = [w for group in language_window.values() for w in group]
         with gateway.api("auditor") as auditor:
             def found(word):
-                results = auditor.get("/api/search", params={"q": word, "source": "screen"}).json()["results"]
-                return any(r["session_id"] == session_id for r in results)
+                return found_on_screen(auditor, word, session_id)
 
             # Tesseract misses a few words in a hundred of these (in lines rendered off screen with these
             # fonts, behind a terminal's "gr-", and eng+deu+rus+chi_sim, 100 lines of each: 10 German, 8

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from support.sessions import drive_session
+from support.sessions import drive_session, found_on_screen
 from support.small_fonts import SIZES, window_command, window_spec, word_source, words_of
 
 
@@ -44,8 +44,7 @@ async def test_random_words_in_8_to_10_pt_ui_fonts_are_found(gateway, worker, sm
     words = {size: words_of(spec, size) for size in SIZES}
     with gateway.api("auditor") as auditor:
         def found(word):
-            results = auditor.get("/api/search", params={"q": word, "source": "screen"}).json()["results"]
-            return any(r["session_id"] == session_id for r in results)
+            return found_on_screen(auditor, word, session_id)
 
         missing = {size: list(group) for size, group in words.items()}
         deadline = time.monotonic() + 180  # the live pass, then the session's index job

@@ -78,3 +78,9 @@ async def record_with_guacd(stack, directory: Path, name: str, text: str = "", s
     finally:
         await client.close()
     return await wait_written(directory / name)
+
+
+def found_on_screen(api, word: str, session_id: str) -> bool:
+    """Search (source `screen`) through ``api`` finds ``word`` in the session ``session_id``."""
+    results = api.get("/api/search", params={"q": word, "source": "screen"}).json()["results"]
+    return any(r["session_id"] == session_id for r in results)
